@@ -1,0 +1,13 @@
+"""Listeners: one module per source, each `listen(source, cursor) -> Iterator[Page]`.
+
+The runner stores each page and the cursor after it in one transaction (`Store.save_page`), so a
+restart resumes where the last committed page ended. Sources are registered here, explicitly.
+"""
+from . import files
+from .base import Page
+
+LISTENERS = {
+    "file": files.listen,
+}
+
+__all__ = ["LISTENERS", "Page"]

@@ -1,0 +1,236 @@
+"""`ecoute`: the command line. Each command is a thin caller of pipeline functions."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from .rules import RulesError, load_rules, rules_path
+
+DB_HELP = "Store: a SQLite file path or a SQLAlchemy URL (default: $ECOUTE_DB, else ./ecoute.db)."
+RULES_HELP = "rules.yaml to use (default: $ECOUTE_RULES, else ./rules.yaml)."
+
+
+def _rules(path: str | None):
+    try:
+        return load_rules(path)
+    except RulesError as exc:
+        raise click.ClickException(f"invalid rules:\n{exc}\nHint: `ecoute rules check {exc.path}` lists every problem.")
+
+
+def _store(db: str | None):
+    from .store import Store
+
+    try:
+        return Store(db)
+    except Exception as exc:  # a bad URL or an unreachable server: say which store
+        raise click.ClickException(f"cannot open store {db or os.environ.get('ECOUTE_DB') or 'ecoute.db'}: {exc}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log progress.")
+def main(verbose: bool) -> None:
+    """Écoute: listen for brands, find what needs a human, put it in front of the right person.
+
+    \b
+    Example:
+      ecoute demo
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--skip-invalid", is_flag=True, help="Store the valid rows of a file that has bad ones.")
+@click.option("--no-classify", is_flag=True, help="Only store; classify later.")
+def ingest(files, db, rules_file, skip_invalid, no_classify):
+    """Store mentions from JSONL or CSV FILES (each row needs id and text), then classify them.
+
+    The same mention ingested twice is stored once. A bad row is reported with its line number;
+    without --skip-invalid, a file with bad rows stores nothing.
+
+    \b
+    Example:
+      ecoute ingest mentions.jsonl more.csv --db team.db
+    """
+    from listeners.files import RowError, read_mentions
+
+    from .jobs import ingest_file, process_store
+
+    rules = None if no_classify else _rules(rules_file)
+    store = _store(db)
+    failed = False
+    for path in files:
+        errors: list[RowError] = []
+        try:
+            if not skip_invalid:
+                for _ in read_mentions(path, errors):
+                    pass
+                if errors:
+                    raise errors[0]
+            read, new = ingest_file(store, path, errors)
+        except RowError as exc:
+            failed = True
+            for error in errors or [exc]:
+                click.echo(f"error: {error}", err=True)
+            click.echo(f"{path}: nothing stored ({len(errors or [exc])} bad rows; fix them or use --skip-invalid)",
+                       err=True)
+            continue
+        for error in errors:
+            click.echo(f"skipped: {error}", err=True)
+        click.echo(f"{path}: {read} rows, {new} new mentions, {read - new} already stored"
+                   + (f", {len(errors)} bad rows skipped" if errors else ""))
+    if rules is not None:
+        classified, queued = process_store(store, rules)
+        click.echo(f"classified {classified} mentions, {queued} added to the queue")
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("input_file", metavar="IN.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write one JSON line per input line ('-' for stdout).")
+@click.option("--rules", "rules_file", help=RULES_HELP)
+def classify(input_file, output, rules_file):
+    """Score mentions without a store: one output line per input line, in order.
+
+    Input lines need id and text. Output fields: id, lang, sentiment, sentiment_score,
+    complaint, complaint_score, intent, needs_response, relevant, brands, competitors,
+    transparency, priority, reasons.
+
+    \b
+    Example:
+      ecoute classify mentions.jsonl -o scored.jsonl
+    """
+    from listeners.files import RowError, read_mentions
+
+    from .jobs import classify_mentions, output_record, write_jsonl
+
+    rules = _rules(rules_file)
+    errors: list[RowError] = []
+    mentions = list(read_mentions(input_file, errors))
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        raise click.ClickException(f"{len(errors)} bad input lines; nothing written")
+    records = (output_record(m.source_id, lab) for m, lab in zip(mentions, classify_mentions(mentions, rules)))
+    with click.open_file(output, "w", encoding="utf-8") as handle:
+        count = write_jsonl(records, handle)
+    if output != "-":
+        click.echo(f"{count} mentions classified into {output}")
+
+
+@main.group()
+def rules():
+    """Check rules.yaml."""
+
+
+@rules.command("check")
+@click.argument("path", required=False)
+def rules_check(path):
+    """Validate PATH (default: $ECOUTE_RULES, else ./rules.yaml); exit 1 on any mistake.
+
+    \b
+    Example:
+      ecoute rules check rules.yaml
+    """
+    try:
+        loaded = load_rules(path)
+    except RulesError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        sys.exit(1)
+    click.echo(f"{rules_path(path)}: ok ({len(loaded.brands)} brands, {len(loaded.sources)} sources, "
+               f"{len(loaded.goals)} goals)")
+
+
+@main.command()
+@click.option("--db", default="ecoute-demo.db", show_default=True, help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--port", default=8501, show_default=True, help="Dashboard port.")
+@click.option("--no-dashboard", is_flag=True, help="Load and classify the demo, then exit.")
+def demo(db, rules_file, port, no_dashboard):
+    """Load the bundled demo mentions (two fictional brands, EN and FR), classify them, open the dashboard.
+
+    \b
+    Example:
+      ecoute demo --port 8502
+    """
+    from .jobs import load_demo
+
+    rules = _rules(rules_file)
+    store = _store(db)
+    count, classified, queued = load_demo(store, rules)
+    click.echo(f"demo: {count} mentions in {store.url}, {classified} newly classified, {queued} added to the queue")
+    if not no_dashboard:
+        _run_dashboard(store.url, str(rules_path(rules_file)), port, "127.0.0.1")
+
+
+@main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--port", default=8501, show_default=True, help="Port to serve on.")
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind.")
+def dashboard(db, rules_file, port, address):
+    """Serve the dashboard (queue and trends) on the configured store.
+
+    \b
+    Example:
+      ecoute dashboard --db team.db --port 8080
+    """
+    from .store import database_url
+
+    _rules(rules_file)
+    _run_dashboard(database_url(db), str(rules_path(rules_file)), port, address)
+
+
+def _run_dashboard(db_url: str, rules_file: str, port: int, address: str) -> None:
+    spec = importlib.util.find_spec("dashboard")
+    if spec is None or spec.origin is None:
+        raise click.ClickException("dashboard.py not found; install Écoute with `pip install -e .`")
+    env = {**os.environ, "ECOUTE_DB": db_url, "ECOUTE_RULES": str(Path(rules_file).resolve())}
+    command = [sys.executable, "-m", "streamlit", "run", spec.origin, "--server.headless", "true",
+               "--server.port", str(port), "--server.address", address, "--browser.gatherUsageStats", "false"]
+    click.echo(f"dashboard on http://{address}:{port} (Ctrl+C to stop)")
+    try:
+        sys.exit(subprocess.call(command, env=env))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
+@click.option("--encoder", default="embedded", show_default=True, help="'embedded', a Hugging Face id or a path.")
+@click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "
+              "(default: pipeline/heads, the shipped ones).")
+@click.option("--max-length", default=128, show_default=True)
+def train(data, encoder, heads_dir, max_length):
+    """Retrain the sentiment and complaint heads from the train/val splits; writes a model card.
+
+    \b
+    Example:
+      ecoute train --encoder sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 --heads my-heads
+    """
+    from . import heads as H
+    from .train import DEFAULT_DATA, train as run_training
+
+    logging.getLogger().setLevel(logging.INFO)
+    source = Path(data) if data else DEFAULT_DATA
+    if not (source / "umsab").is_dir() or not (source / "complaints").is_dir():
+        raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
+    card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length)
+    for task, scores in card["metrics"].items():
+        click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
+
+
+if __name__ == "__main__":
+    main()

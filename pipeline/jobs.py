@@ -1,0 +1,95 @@
+"""Units of work the CLI and the dashboard share: ingest, classify, process the store, load the demo."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from listeners.files import RowError, read_mentions
+
+from .mention import Labels, Mention
+from .rules import Rules
+from .stages import Context, label, load_models
+from .store import Store
+
+log = logging.getLogger(__name__)
+BATCH = 256
+DEMO_FILE = Path(__file__).parent / "demo" / "mentions.jsonl"
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def classify_mentions(mentions: Iterable[Mention], rules: Rules, size: int = BATCH) -> Iterator[Labels]:
+    """Labels for each mention, in order, computed batch by batch."""
+    ctx = Context(rules, load_models(rules))
+    for batch in batched(mentions, size):
+        yield from label(batch, ctx)
+
+
+def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = None) -> tuple[int, int]:
+    """Store a file's mentions (one transaction per page); returns (rows read, new mentions)."""
+    read = new = 0
+    for batch in batched(read_mentions(path, errors), 500):
+        read += len(batch)
+        new += store.save_mentions(batch)
+    store.record("cli", "ingest", {"file": str(path), "rows": read, "new": new})
+    return read, new
+
+
+def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, int]:
+    """Classify every stored mention that has no labels yet and queue what needs a response."""
+    ctx = None
+    classified = queued = 0
+    while True:
+        pending = store.unclassified(limit=size)
+        if not pending:
+            return classified, queued
+        ctx = ctx or Context(rules, load_models(rules))
+        labels = label(pending, ctx)
+        queued += store.save_labels(labels, rules.queue.first_response_sla.total_seconds(), rules.queue.min_priority)
+        classified += len(labels)
+        log.info("classified %d mentions, %d queued so far", classified, queued)
+
+
+def demo_mentions(now: datetime | None = None, path: Path = DEMO_FILE) -> list[Mention]:
+    """The bundled demo set, shifted in time so that its last mention is 20 minutes old."""
+    mentions = list(read_mentions(path))
+    latest = max(m.created_at for m in mentions if m.created_at)
+    shift = (now or datetime.now(timezone.utc)) - latest - timedelta(minutes=20)
+    return [m.replace(created_at=m.created_at + shift) if m.created_at else m for m in mentions]
+
+
+def load_demo(store: Store, rules: Rules, now: datetime | None = None) -> tuple[int, int, int]:
+    """Put the demo set in the store and classify it; returns (mentions, classified, queued)."""
+    mentions = demo_mentions(now)
+    for batch in batched(mentions, 500):
+        store.save_mentions(batch)
+    classified, queued = process_store(store, rules)
+    store.record("cli", "demo", {"mentions": len(mentions)})
+    return len(mentions), classified, queued
+
+
+def output_record(input_id: str, labels: Labels) -> dict:
+    """One line of `ecoute classify` output."""
+    data = labels.to_dict()
+    data.pop("mention_key")
+    return {"id": input_id, **data}
+
+
+def write_jsonl(records: Iterable[dict], handle) -> int:
+    count = 0
+    for record in records:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        count += 1
+    return count

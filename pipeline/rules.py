@@ -1,0 +1,229 @@
+"""`rules.yaml`: what to listen for and how to treat it, validated once into pydantic models.
+
+Every mistake is reported with the file, the line, the field path, what was expected and what was
+found (`rules.yaml:14 brands[0].keywords: expected a list of strings, got 'acme'`). Code never
+reads raw YAML dicts after `load_rules`.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_RULES = "rules.yaml"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """'90s', '15m', '2h', '1d', '1w' or a number of seconds, as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like '30m' or '2h', got {value!r}")
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration like '30m' or '2h', got {value!r}")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+def _strings(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return value
+
+
+StringList = Annotated[list[str], BeforeValidator(_strings)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Brand(Strict):
+    name: str = Field(min_length=1)
+    keywords: StringList = Field(min_length=1)
+    exclude: StringList = []
+    competitors: StringList = []
+    owned_domains: StringList = []
+    official_accounts: StringList = []
+    affiliated_accounts: StringList = []
+
+
+class Source(Strict):
+    name: str = Field(min_length=1)
+    type: Literal["file", "rss", "twitter", "reddit", "mastodon", "bluesky"]
+    interval: Duration = timedelta(minutes=15)
+    enabled: bool = True
+    url: str | None = None
+    query: str | None = None
+    subreddits: StringList = []
+    path: str | None = None
+    instance: str | None = None
+    hashtags: StringList = []
+
+    @model_validator(mode="after")
+    def _needs_per_type(self) -> "Source":
+        needed = {"rss": "url", "file": "path", "mastodon": "instance"}.get(self.type)
+        if needed and not getattr(self, needed):
+            raise ValueError(f"a '{self.type}' source needs '{needed}'")
+        if self.type == "reddit" and not self.subreddits:
+            raise ValueError("a 'reddit' source needs 'subreddits'")
+        return self
+
+
+class Queue(Strict):
+    first_response_sla: Duration = timedelta(hours=1)
+    min_priority: int = Field(default=0, ge=0, le=100)
+    followers_for_max_reach: int = Field(default=100_000, gt=0)
+
+
+class Goal(Strict):
+    name: str
+    metric: Literal[
+        "median_first_response", "negative_share", "resolution_rate", "share_of_voice", "net_sentiment"
+    ]
+    target: float | Duration
+    brand: str | None = None
+    direction: Literal["below", "above"] = "below"
+
+
+class Models(Strict):
+    encoder: str = "embedded"
+    heads: str | None = None
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    max_length: int = Field(default=128, ge=8, le=512)
+
+
+class Rules(Strict):
+    brands: list[Brand] = Field(min_length=1)
+    sources: list[Source] = []
+    queue: Queue = Queue()
+    goals: list[Goal] = []
+    models: Models = Models()
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "Rules":
+        for kind, items in (("brand", self.brands), ("source", self.sources)):
+            names = [item.name for item in items]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind} names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    def brand(self, name: str) -> Brand:
+        return next(b for b in self.brands if b.name == name)
+
+
+class RulesError(Exception):
+    """rules.yaml is unreadable or invalid; `problems` holds one located message per mistake."""
+
+    def __init__(self, path: str, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def rules_path(path: str | os.PathLike | None = None) -> Path:
+    return Path(path or os.environ.get("ECOUTE_RULES") or DEFAULT_RULES)
+
+
+def load_rules(path: str | os.PathLike | None = None) -> Rules:
+    """Read and validate rules.yaml (default: $ECOUTE_RULES, else ./rules.yaml)."""
+    file = rules_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesError(str(file), [f"{file}: cannot read rules: {exc.strerror}"]) from None
+    return parse_rules(text, str(file))
+
+
+def parse_rules(text: str, filename: str = DEFAULT_RULES) -> Rules:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{filename}:{mark.line + 1}" if mark else filename
+        raise RulesError(filename, [f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise RulesError(filename, [f"{filename}:1: expected a mapping with 'brands', got {type(data).__name__}"])
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        problems = [_describe(error, node, filename) for error in exc.errors()]
+        raise RulesError(filename, problems) from None
+
+
+def _describe(error: dict[str, Any], root: yaml.Node, filename: str) -> str:
+    loc = [part for part in error["loc"] if not _is_internal(part)]
+    line = _line_of(root, loc)
+    field = _format_path(loc)
+    if error["type"] == "extra_forbidden":
+        parent_model = _model_at(loc[:-1])
+        choices = sorted(parent_model.model_fields) if parent_model else []
+        guess = difflib.get_close_matches(str(loc[-1]), choices, n=1)
+        hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+        message = f"unknown field{hint}; valid fields: {', '.join(choices)}"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+        if "input" in error and error["type"] not in ("value_error",) and "got" not in message:
+            message += f", got {error['input']!r}"
+    return f"{filename}:{line} {field}: {message}"
+
+
+def _is_internal(part: Any) -> bool:
+    # pydantic adds validator names such as 'function-before[...]' to a location
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _format_path(loc: list[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _line_of(node: yaml.Node | None, loc: list[Any]) -> int:
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                return line
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _model_at(loc: list[Any]) -> type[BaseModel] | None:
+    model: Any = Rules
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return None
+    return model

@@ -1,0 +1,236 @@
+"""The pipeline: named stages over a batch of mentions, in one visible order (`STAGES`).
+
+A batch is a pandas DataFrame with one row per Mention; each stage declares the columns it
+reads and the ones it writes, and `check_order` proves every read is written earlier. A stage
+that fails on one mention records the error on that row and moves on; it never stops the batch.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .heads import Heads, load_heads
+from .encoder import Encoder, load_encoder
+from .mention import Labels, Mention
+from .rules import Rules
+from .text import author_is, detect_language, mentioned_brands, mentioned_competitors, normalise
+
+INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at")
+SENTIMENTS = ("negative", "neutral", "positive")
+QUESTION_START = re.compile(
+    r"^\s*(how|what|when|where|why|who|which|does|do|did|is|are|can|could|will|would|should|has|have|anyone|"
+    r"est-ce|comment|pourquoi|quand|où|qui|quel|quelle|quels|quelles|combien|savez-vous|peut-on|y a-t-il|"
+    r"vous savez|quelqu'un)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Models:
+    encoder: Encoder
+    heads: Heads
+    batch_size: int = 32
+
+    @property
+    def name(self) -> str:
+        return f"{self.heads.card.get('model', 'heads')}+{self.encoder.name}"
+
+
+def load_models(rules: Rules) -> Models:
+    """The configured encoder and the heads trained for it (loaded once per process)."""
+    cfg = rules.models
+    heads = load_heads(cfg.heads, encoder=cfg.encoder)
+    return Models(load_encoder(cfg.encoder, cfg.max_length), heads, cfg.batch_size)
+
+
+@dataclass(frozen=True)
+class Context:
+    rules: Rules
+    models: Models
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[pd.DataFrame, Context], pd.DataFrame]
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+
+
+def _each(frame: pd.DataFrame, column: str, fn: Callable[[pd.Series], object], fallback: object) -> list:
+    """Apply fn row by row; a row that fails gets the fallback and its error noted."""
+    out = []
+    for index, row in frame.iterrows():
+        try:
+            out.append(fn(row))
+        except Exception as exc:  # one hostile post must not stop the batch: recorded, not hidden
+            frame.at[index, "error"] = f"{column}: {type(exc).__name__}: {exc}"
+            out.append(fallback)
+    return out
+
+
+def normalise_text(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    handles = frozenset(a.lower() for b in ctx.rules.brands for a in b.official_accounts)
+
+    def clean(row):
+        title = row["title"] if isinstance(row["title"], str) and row["title"] else ""
+        return normalise(f"{title}. {row['text']}" if title else row["text"], handles)
+
+    frame["clean_text"] = _each(frame, "clean_text", clean, "")
+    return frame
+
+
+def detect_lang(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """Keep the platform's language when it gave one; detect it otherwise."""
+    def lang(row):
+        given = row["lang"]
+        return given.lower() if isinstance(given, str) and given.strip() else detect_language(row["text"])
+
+    frame["lang"] = _each(frame, "lang", lang, "und")
+    return frame
+
+
+def match_brands(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    brands = ctx.rules.brands
+
+    def search_text(row):
+        return f"{row['title'] or ''} {row['text']}" if isinstance(row["title"], str) else row["text"]
+
+    frame["brands"] = _each(frame, "brands", lambda r: mentioned_brands(search_text(r), brands), [])
+    frame["competitors"] = _each(frame, "competitors", lambda r: mentioned_competitors(search_text(r), brands), [])
+    frame["relevant"] = frame["brands"].map(bool)
+    official = [a for b in brands for a in b.official_accounts]
+    frame["official"] = frame["author"].map(lambda a: author_is(a, official))
+    return frame
+
+
+def classify(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """Sentiment and complaint from the encoder and the trained heads, in one encoding pass."""
+    texts = [t or " " for t in frame["clean_text"]]
+    embeddings = ctx.models.encoder.encode(texts, ctx.models.batch_size)
+    sentiment = ctx.models.heads.predict("sentiment", embeddings, texts)
+    complaint = ctx.models.heads.predict("complaint", embeddings, texts)[:, 1]
+    best = sentiment.argmax(axis=1)
+    frame["sentiment"] = [SENTIMENTS[i] for i in best]
+    frame["sentiment_score"] = sentiment[np.arange(len(best)), best].astype(np.float64).round(4)
+    frame["negative_score"] = sentiment[:, 0]
+    frame["complaint_score"] = complaint.astype(np.float64).round(4)
+    frame["complaint"] = complaint >= 0.5
+    return frame
+
+
+def is_question(text: str) -> bool:
+    return "?" in text or bool(QUESTION_START.match(text))
+
+
+def infer_intent(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    def intent(row):
+        if row["complaint"]:
+            return "complaint"
+        if is_question(row["text"]):
+            return "question"
+        if row["sentiment"] == "positive" and row["sentiment_score"] >= 0.6:
+            return "praise"
+        return "other"
+
+    frame["intent"] = _each(frame, "intent", intent, "other")
+    return frame
+
+
+def flag_transparency(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """Transparency risks (undisclosed promotion, affiliation, coordination, deception): none yet."""
+    frame["transparency"] = [[] for _ in range(len(frame))]
+    return frame
+
+
+def decide_response(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """A human should answer: a relevant complaint or question not written by the brand itself."""
+    frame["needs_response"] = (frame["relevant"] & ~frame["official"]
+                               & frame["intent"].isin(["complaint", "question"])).astype(bool)
+    return frame
+
+
+def _followers(n: float) -> str:
+    return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.0f}k" if n >= 1e3 else f"{int(n)}")
+
+
+def score_priority(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+    """0–100: complaint likelihood, negativity, a question waiting, the author's reach, risks."""
+    full_reach = math.log10(1 + ctx.rules.queue.followers_for_max_reach)
+
+    def score(row):
+        followers = row["author_followers"] if pd.notna(row["author_followers"]) else 0
+        reach = min(1.0, math.log10(1 + max(0, followers)) / full_reach)
+        parts = [
+            (45 * row["complaint_score"], f"complaint {row['complaint_score']:.2f}" if row["complaint"] else None),
+            (15 * row["negative_score"], f"negative {row['negative_score']:.2f}"
+             if row["sentiment"] == "negative" else None),
+            (15 if row["intent"] == "question" else 0, "question" if row["intent"] == "question" else None),
+            (20 * reach, f"{_followers(followers)} followers" if followers >= 1000 else None),
+            (10 * len(row["transparency"]), ", ".join(row["transparency"]) or None),
+        ]
+        total = sum(p for p, _ in parts) if row["relevant"] else 0
+        return int(round(min(100, total))), [r for _, r in parts if r]
+
+    scored = _each(frame, "priority", score, (0, []))
+    frame["priority"] = [s for s, _ in scored]
+    frame["reasons"] = [r for _, r in scored]
+    return frame
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("normalise_text", normalise_text, ("text", "title"), ("clean_text",)),
+    Stage("detect_lang", detect_lang, ("text", "lang"), ("lang",)),
+    Stage("match_brands", match_brands, ("text", "title", "author"), ("brands", "competitors", "relevant", "official")),
+    Stage("classify", classify, ("clean_text",),
+          ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score")),
+    Stage("infer_intent", infer_intent, ("text", "complaint", "sentiment", "sentiment_score"), ("intent",)),
+    Stage("flag_transparency", flag_transparency, ("text", "brands"), ("transparency",)),
+    Stage("decide_response", decide_response, ("relevant", "official", "intent"), ("needs_response",)),
+    Stage("score_priority", score_priority,
+          ("complaint", "complaint_score", "negative_score", "sentiment", "intent", "author_followers",
+           "transparency", "relevant"), ("priority", "reasons")),
+)
+
+
+def check_order(stages: tuple[Stage, ...] = STAGES) -> None:
+    """Raise ValueError when a stage reads a column that no earlier stage (nor the input) wrote."""
+    available = set(INPUT_COLUMNS)
+    for stage in stages:
+        missing = [c for c in stage.reads if c not in available]
+        if missing:
+            raise ValueError(f"stage '{stage.name}' reads {missing} before any stage writes them")
+        available |= set(stage.writes)
+
+
+def to_frame(batch: list[Mention]) -> pd.DataFrame:
+    rows = [{"key": m.key, "source": m.source, "text": m.text, "title": m.title, "lang": m.lang,
+             "author": m.author, "author_followers": m.author_followers, "created_at": m.created_at}
+            for m in batch]
+    frame = pd.DataFrame(rows, columns=list(INPUT_COLUMNS)).astype(object)
+    frame["error"] = None
+    return frame
+
+
+def run_stages(batch: list[Mention], ctx: Context, stages: tuple[Stage, ...] = STAGES) -> pd.DataFrame:
+    frame = to_frame(batch)
+    if frame.empty:
+        return frame
+    for stage in stages:
+        frame = stage.run(frame, ctx)
+    return frame
+
+
+def label(batch: list[Mention], ctx: Context) -> list[Labels]:
+    """Run every stage over a batch; one Labels per Mention, in order."""
+    frame = run_stages(batch, ctx)
+    return [Labels(
+        mention_key=row.key, lang=row.lang, relevant=bool(row.relevant), brands=tuple(row.brands),
+        competitors=tuple(row.competitors), sentiment=row.sentiment, sentiment_score=float(row.sentiment_score),
+        complaint=bool(row.complaint), complaint_score=float(row.complaint_score), intent=row.intent,
+        needs_response=bool(row.needs_response), priority=int(row.priority),
+        transparency=tuple(row.transparency), reasons=tuple(row.reasons), model=ctx.models.name, error=row.error,
+    ) for row in frame.itertuples(index=False)]

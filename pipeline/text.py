@@ -1,0 +1,97 @@
+"""Text stages that need no model: normalise, detect language, match brands."""
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+import emoji
+
+from .rules import Brand
+
+URL = re.compile(r"https?://[^\s<>\"']+|www\.[^\s<>\"']+", re.IGNORECASE)
+HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_\.]{1,30})")
+SPACES = re.compile(r"\s+")
+
+
+def domain_of(url: str) -> str:
+    host = re.sub(r"^(https?://)?(www\.)?", "", url, flags=re.IGNORECASE).split("/")[0]
+    return host.split("?")[0].lower()
+
+
+def normalise(text: str, keep_handles: frozenset[str] = frozenset()) -> str:
+    """Text as the model should read it.
+
+    URLs become their domain (a link to the brand's own site is meaningful, the path is not),
+    handles become @user unless they are a watched account, emoji become words
+    (":pouting_face:" -> "pouting face") so an encoder with an English vocabulary still sees them.
+    """
+    text = unicodedata.normalize("NFC", text)
+    text = URL.sub(lambda m: f" {domain_of(m.group(0))} ", text)
+    text = HANDLE.sub(lambda m: m.group(0) if m.group(0).lower() in keep_handles else "@user", text)
+    text = emoji.replace_emoji(text, replace=_emoji_words)
+    return SPACES.sub(" ", text).strip()
+
+
+def _emoji_words(chars: str, data: dict) -> str:
+    return " " + data["en"].strip(":").replace("_", " ") + " "
+
+
+@functools.lru_cache(maxsize=1)
+def _detector():
+    from lingua import Language, LanguageDetectorBuilder
+
+    languages = [Language.ENGLISH, Language.FRENCH, Language.SPANISH, Language.GERMAN,
+                 Language.ITALIAN, Language.PORTUGUESE, Language.DUTCH]
+    return LanguageDetectorBuilder.from_languages(*languages).with_minimum_relative_distance(0.05).build()
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text's language ('und' when too short or unclear)."""
+    letters = URL.sub(" ", HANDLE.sub(" ", text))
+    letters = re.sub(r"[#\W\d_]+", " ", letters).strip()
+    if len(letters) < 3:
+        return "und"
+    language = _detector().detect_language_of(letters)
+    return language.iso_code_639_1.name.lower() if language else "und"
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents, so 'Aérolia' and 'aerolia' meet."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern(phrase: str) -> re.Pattern:
+    return re.compile(rf"(?<!\w){re.escape(_fold(phrase.strip()))}(?!\w)")
+
+
+def _matches(phrases: list[str], folded_text: str) -> bool:
+    return any(_pattern(p).search(folded_text) for p in phrases)
+
+
+def mentioned_brands(text: str, brands: list[Brand]) -> list[str]:
+    """Names of the brands a text speaks of: a keyword outside every excluded phrase."""
+    folded = _fold(text)
+    found = []
+    for brand in brands:
+        remaining = folded
+        for phrase in brand.exclude:
+            remaining = _pattern(phrase).sub(" ", remaining)
+        if _matches(brand.keywords, remaining):
+            found.append(brand.name)
+    return found
+
+
+def mentioned_competitors(text: str, brands: list[Brand]) -> list[str]:
+    folded = _fold(text)
+    names = dict.fromkeys(c for b in brands for c in b.competitors)
+    return [name for name in names if _pattern(name).search(folded)]
+
+
+def author_is(author: str | None, accounts: list[str]) -> bool:
+    if not isinstance(author, str) or not author:
+        return False
+    handle = author.lower().lstrip("@").removeprefix("u/")
+    return any(handle == a.lower().lstrip("@").removeprefix("u/") for a in accounts)
