@@ -81,7 +81,7 @@ class Heads:
         return self.heads[task].predict_proba(features(embeddings, texts, self.idf))
 
 
-def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: dict[str, Head], card: dict) -> None:
+def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: dict[str, Head], card: dict) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(directory / "features.npz", idf=idf.astype(np.float16))
     for task, head in heads.items():
@@ -89,6 +89,7 @@ def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: 
                             intercept=head.intercept.astype(np.float32), classes=np.array(head.classes))
     card = {**card, "encoder": encoder, "dim": dim, "n_features": N_FEATURES, "tasks": sorted(heads)}
     (directory / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return card
 
 
 def load_heads(directory: str | Path | None = None, encoder: str | None = None) -> Heads:

@@ -34,7 +34,7 @@ class Split:
     lang: list[str]
 
 
-def read_umsab(data: Path, split: str) -> Split:
+def read_umsab(data: Path, split: str, limit: int | None = None) -> Split:
     texts, labels, langs = [], [], []
     for lang, folder in (("en", "english"), ("fr", "french")):
         base = data / "umsab" / folder
@@ -42,19 +42,20 @@ def read_umsab(data: Path, split: str) -> Split:
         values = (base / f"{split}_labels.txt").read_text(encoding="utf-8").split()
         if len(lines) != len(values):
             raise ValueError(f"{base}: {split}_text.txt has {len(lines)} lines, {split}_labels.txt {len(values)}")
+        lines, values = lines[:limit], values[:limit]
         texts += lines
         labels += [int(v) for v in values]
         langs += [lang] * len(lines)
     return Split(texts, np.array(labels), langs)
 
 
-def read_complaints(data: Path, split: str) -> Split:
+def read_complaints(data: Path, split: str, limit: int | None = None) -> Split:
     base = data / "complaints"
     rows = pd.read_csv(base / "complaints-data.csv", header=None, names=["id", "text", "label", "domain"],
                        dtype={"id": str})
     splits = pd.read_csv(base / "split.csv", dtype={"id": str})
     rows = rows.merge(splits, on="id", how="inner")
-    part = rows[rows["split"] == split]
+    part = rows[rows["split"] == split].head(limit) if limit else rows[rows["split"] == split]
     return Split(part["text"].astype(str).tolist(), part["label"].to_numpy(dtype=int), ["en"] * len(part))
 
 
@@ -77,13 +78,9 @@ def train(data: Path = DEFAULT_DATA, encoder_name: str = "embedded", out: Path =
     started = time.time()
     encoder = Encoder(encoder_name, max_length)
     sets = {
-        "sentiment": {s: read_umsab(data, s) for s in ("train", "val", "test")},
-        "complaint": {s: read_complaints(data, s) for s in ("train", "val", "test")},
+        "sentiment": {s: read_umsab(data, s, limit) for s in ("train", "val", "test")},
+        "complaint": {s: read_complaints(data, s, limit) for s in ("train", "val", "test")},
     }
-    if limit:
-        for task in sets.values():
-            for split in task.values():
-                split.texts, split.labels, split.lang = split.texts[:limit], split.labels[:limit], split.lang[:limit]
     clean = {t: {s: [normalise(x) for x in part.texts] for s, part in d.items()} for t, d in sets.items()}
     log.info("encoding %d texts with %s", sum(len(v) for d in clean.values() for v in d.values()), encoder_name)
     emb = {t: {s: encoder.encode(v) for s, v in d.items()} for t, d in clean.items()}
@@ -107,8 +104,7 @@ def train(data: Path = DEFAULT_DATA, encoder_name: str = "embedded", out: Path =
         "limits": "Frozen encoder with linear heads; English encoder vocabulary, French carried mostly by "
                   "character n-grams; trained on tweets, weaker on long articles.",
     }
-    H.save_heads(out, encoder_name, encoder.dim, idf, trained, card)
-    return card
+    return H.save_heads(out, encoder_name, encoder.dim, idf, trained, card)
 
 
 def _test_scores(task: str, model, x_test, test: Split) -> dict:

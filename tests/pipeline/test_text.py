@@ -1,0 +1,29 @@
+from pipeline.text import detect_language, mentioned_brands, mentioned_competitors, normalise
+
+
+def test_normalise_keeps_links_handles_and_emoji_meaningful():
+    text = normalise("@bob42 my bag is lost 😡 see https://www.aerolia.com/help/bags?id=1 @aerolia",
+                     keep_handles=frozenset({"@aerolia"}))
+    assert text == "@user my bag is lost enraged face see aerolia.com @aerolia"
+
+
+def test_language_of_short_english_and_french_posts():
+    assert detect_language("my flight was cancelled again, unbelievable") == "en"
+    assert detect_language("mon vol a encore été annulé, c'est incroyable") == "fr"
+    assert detect_language("👍 @aerolia") == "und"
+
+
+def test_brand_keywords_ignore_case_and_accents(rules):
+    assert mentioned_brands("Merci AÉROLIA pour le vol", rules.brands) == ["Aerolia"]
+    assert mentioned_brands("#lumelle cream is nice", rules.brands) == ["Lumelle"]
+    assert mentioned_brands("aerolians are a band", rules.brands) == []
+
+
+def test_a_mention_matching_only_an_exclusion_is_not_relevant(rules):
+    assert mentioned_brands("New flats at Aerolia Park, lovely playground", rules.brands) == []
+    assert mentioned_brands("Les Lumelle en concert ce soir !", rules.brands) == []
+    assert mentioned_brands("Flew @aerolia home to Aerolia Park", rules.brands) == ["Aerolia"]
+
+
+def test_competitors_are_found_for_share_of_voice(rules):
+    assert mentioned_competitors("SkyNordic beat Aerolia on price", rules.brands) == ["SkyNordic"]
