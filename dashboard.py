@@ -175,4 +175,5 @@ def main() -> None:
     page.run()
 
 
-main()
+if __name__ == "__main__":  # streamlit runs this file as __main__; tests import its pages
+    main()

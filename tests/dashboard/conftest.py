@@ -1,0 +1,28 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from pipeline.mention import Labels, Mention
+from pipeline.store import Store
+
+HOSTILE = "[click me](https://evil.example) <img src=x onerror=alert(1)> **bold** <script>alert(2)</script>"
+
+
+@pytest.fixture
+def filled_db(tmp_path, monkeypatch, rules_file):
+    """A store with three queued complaints (one with hostile text) and a week of trend data."""
+    db = str(tmp_path / "dash.db")
+    store = Store(db)
+    now = datetime.now(timezone.utc)
+    mentions = [Mention("twitter", str(i), f"@aerolia complaint number {i}", url=f"https://x.com/u/status/{i}",
+                        author=f"@user{i}", author_followers=1000 * i, created_at=now - timedelta(days=i % 7, hours=1))
+                for i in range(1, 15)]
+    mentions[0] = mentions[0].replace(text=HOSTILE)
+    store.save_mentions(mentions)
+    labels = [Labels(m.key, "en", True, ("Aerolia",), "negative" if i % 2 else "positive", 0.8,
+                     i < 3, 0.9 if i < 3 else 0.1, "complaint" if i < 3 else "praise", i < 3, 90 - i,
+                     reasons=("complaint 0.90",), model="test") for i, m in enumerate(mentions)]
+    store.save_labels(labels, sla_seconds=3600)
+    monkeypatch.setenv("ECOUTE_DB", db)
+    monkeypatch.setenv("ECOUTE_RULES", str(rules_file))
+    return db

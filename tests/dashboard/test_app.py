@@ -1,0 +1,62 @@
+"""The dashboard through Streamlit's AppTest: what an agent sees and what their clicks store."""
+from streamlit.testing.v1 import AppTest
+
+from pipeline.store import Store
+from tests.conftest import ROOT
+from tests.dashboard.conftest import HOSTILE
+
+
+def app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    return at.run()
+
+
+def texts(at: AppTest) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def test_queue_shows_open_items_highest_priority_first(filled_db):
+    at = app()
+    assert not at.exception
+    assert at.title[0].value == "Response queue"
+    headers = [t for t in texts(at) if t.startswith("#")]
+    assert [h.split(" · ")[1] for h in headers] == ["priority 90", "priority 89", "priority 88"]
+    assert any("SLA" in t and "@user2 (2,000 followers)" in t for t in texts(at))
+
+
+def test_post_text_is_shown_as_plain_text_never_markdown(filled_db):
+    at = app()
+    assert HOSTILE in texts(at)
+    rendered = [m.value for m in at.markdown]
+    assert not any("evil.example" in value or "onerror" in value for value in rendered)
+
+
+def test_claim_and_resolve_persist_in_the_store(filled_db):
+    at = app()
+    store = Store(filled_db)
+    top = int(store.queue().iloc[0]["id"])
+    at.sidebar.text_input[0].set_value("ana").run()
+    at.button(key=f"claim-{top}").click().run()
+    assert not at.exception
+    item = store.queue().set_index("id").loc[top]
+    assert (item["status"], item["assignee"]) == ("claimed", "ana")
+    assert f"Claimed #{top}" in texts(at)
+    at.button(key=f"resolve-{top}").click().run()
+    assert top not in set(store.queue()["id"])
+    assert list(store.audit()["action"]) == ["resolve", "claim"]
+
+
+def trends_script():
+    import dashboard
+
+    dashboard.trends_page()
+
+
+def test_trends_page_charts_daily_volume_and_filters(filled_db):
+    at = AppTest.from_function(trends_script, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Trends"
+    table = at.dataframe[0].value
+    assert set(table["brand"]) == {"Aerolia"} and table["volume"].sum() == 14
+    at.selectbox(key="trend_lang").select("fr").run()
+    assert "No classified mentions for these filters yet." in [i.value for i in at.info]

@@ -1,0 +1,116 @@
+"""The CLI end to end on a temp store, as a user runs it."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.store import Store
+from tests.conftest import ROOT, write_jsonl
+
+FIELDS = {"id", "lang", "sentiment", "sentiment_score", "complaint", "complaint_score", "intent",
+          "needs_response", "relevant", "brands", "transparency", "priority"}
+TEXTS = ["@aerolia lost my bag, 3 days and no answer. Terrible service, worst airline ever 😡",
+         "Est-ce que Lumelle livre en Suisse ?",
+         "Loved the new Lumelle serum, my skin is glowing ✨",
+         "Aerolia flight AE{n} delayed 4h, missed my meeting. Never again.",
+         "Lumelle m'a facturé deux fois la commande n°{n}, je veux un remboursement",
+         "Beautiful sunset over the lake tonight",
+         "Does @aerolia allow two cabin bags on flight {n}?",
+         "Nouvel article : Aérolia ouvre la ligne Lyon–Porto"]
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def mentions_file(tmp_path):
+    rows = [{"id": f"t{i}", "source": "twitter", "text": TEXTS[i % len(TEXTS)].format(n=i),
+             "author": f"@user{i % 7}", "author_followers": 10 ** (i % 6), "created_at": f"2026-11-0{1 + i % 9}T10:00:00Z"}
+            for i in range(40)]
+    return write_jsonl(tmp_path / "mentions.jsonl", rows)
+
+
+def test_ingesting_the_same_file_twice_stores_each_mention_once(mentions_file, db, rules_file):
+    first = run("ingest", mentions_file, "--db", db, "--rules", rules_file)
+    assert first.exit_code == 0, first.output
+    assert "40 rows, 40 new mentions" in first.output
+    second = run("ingest", mentions_file, "--db", db, "--rules", rules_file)
+    assert "40 rows, 0 new mentions, 40 already stored" in second.output
+    store = Store(db)
+    assert store.count("mentions") == 40 and store.count("classifications") == 40
+    queue = store.queue()
+    assert len(queue) == store.count("queue_items") > 0
+    assert queue["priority"].is_monotonic_decreasing
+
+
+def test_a_bad_row_is_named_by_line_and_nothing_of_the_file_is_stored(tmp_path, db, rules_file):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "1", "text": "fine"}\n{"id": "2", "text": "x", "author_followers": "lots"}\n'
+                   '{"id": "3"}\nnot json\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["ingest", str(bad), "--db", db, "--rules", str(rules_file)])
+    assert result.exit_code == 1
+    assert f"{bad}:2: field 'author_followers': expected a whole number, got 'lots'" in result.output
+    assert f"{bad}:3: missing field 'text'" in result.output
+    assert f"{bad}:4: not valid JSON" in result.output
+    assert Store(db).count("mentions") == 0
+    partial = CliRunner().invoke(main, ["ingest", str(bad), "--db", db, "--skip-invalid", "--no-classify"])
+    assert partial.exit_code == 0 and "3 bad rows skipped" in partial.output
+    assert Store(db).count("mentions") == 1
+
+
+def test_csv_ingest_reports_the_row_line(tmp_path, db):
+    csv_file = tmp_path / "m.csv"
+    csv_file.write_text("id,text,created_at\n1,hello aerolia,2026-11-01T10:00:00Z\n2,bad date,yesterday\n")
+    result = CliRunner().invoke(main, ["ingest", str(csv_file), "--db", db, "--no-classify"])
+    assert result.exit_code == 1 and f"{csv_file}:3: field 'created_at'" in result.output
+
+
+def test_classify_1000_mentions_gives_1000_lines_in_order_with_every_field(tmp_path, rules_file):
+    rows = [{"id": f"m{i:04d}", "text": TEXTS[i % len(TEXTS)].format(n=i)} for i in range(1000)]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    result = run("classify", source, "-o", out, "--rules", rules_file)
+    assert result.exit_code == 0 and "1000 mentions classified" in result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in lines] == [r["id"] for r in rows]
+    assert all(FIELDS <= set(r) for r in lines)
+    first = lines[0]
+    assert first["relevant"] and first["brands"] == ["Aerolia"] and first["sentiment"] == "negative"
+    assert first["intent"] == "complaint" and first["needs_response"] and 0 <= first["priority"] <= 100
+    assert lines[5]["relevant"] is False and lines[5]["priority"] == 0 and lines[5]["brands"] == []
+    assert lines[1]["lang"] == "fr" and lines[1]["intent"] == "question"
+    assert {r["sentiment"] for r in lines} <= {"negative", "neutral", "positive"}
+
+
+def test_rules_check_exits_non_zero_with_the_line(tmp_path, rules_file):
+    ok = run("rules", "check", rules_file)
+    assert ok.exit_code == 0 and "ok (2 brands" in ok.output
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(rules_file.read_text().replace("    exclude:", "    exclud:", 1))
+    result = CliRunner().invoke(main, ["rules", "check", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:14 brands[0].exclud: unknown field (did you mean 'exclude'?)" in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    for command in (["ingest"], ["classify"], ["rules", "check"], ["demo"], ["dashboard"], ["train"]):
+        result = run(*command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
+    if not (ROOT / "pipeline" / "demo" / "mentions.jsonl").exists():
+        pytest.fail("the bundled demo set is missing")
+    result = run("demo", "--db", db, "--no-dashboard", "--rules", ROOT / "rules.yaml")
+    assert result.exit_code == 0, result.output
+    store = Store(db)
+    assert store.count("mentions") >= 300 and store.count("classifications") == store.count("mentions")
+    rows = store.mention_rows()
+    assert set(rows["lang"].dropna()) >= {"en", "fr"} and rows["relevant"].sum() > 200
+    daily = store.daily()
+    assert set(daily["brand"]) == {"Aerolia", "Lumelle"} and daily["day"].nunique() >= 28
+    assert len(store.queue()) > 30
+    again = run("demo", "--db", db, "--no-dashboard", "--rules", ROOT / "rules.yaml")
+    assert "0 newly classified" in again.output and Store(db).count("mentions") == store.count("mentions")
