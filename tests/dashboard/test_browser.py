@@ -49,6 +49,8 @@ def server(filled_db, tmp_path):
 def browser(tmp_path):
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not driver:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test: chromium and chromium-driver are missing")
         pytest.skip("chromium and chromium-driver are not installed (.ci/run installs them)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
