@@ -92,7 +92,7 @@ def read_mentions(path: str | Path, errors: list[RowError] | None = None) -> Ite
             errors.append(exc)
 
 
-def listen(source, cursor: dict | None) -> Iterator[Page]:
+def listen(source, cursor: dict | None, rules=None) -> Iterator[Page]:
     """Pages of the file's mentions after the cursor's row count."""
     done = int((cursor or {}).get("rows", 0))
     batch: list[Mention] = []

@@ -72,6 +72,9 @@ class Source(Strict):
     path: str | None = None
     instance: str | None = None
     hashtags: StringList = []
+    mode: Literal["search", "submissions", "comments"] = "search"
+    timeout: Duration = timedelta(seconds=20)
+    max_items: int = Field(default=500, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _needs_per_type(self) -> "Source":
