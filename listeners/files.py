@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from pipeline.mention import Mention
 
-from .base import Page
+from .base import ListenerError, Page
 
 PAGE_SIZE = 500
 
@@ -94,6 +94,16 @@ def read_mentions(path: str | Path, errors: list[RowError] | None = None) -> Ite
 
 def listen(source, cursor: dict | None, rules=None) -> Iterator[Page]:
     """Pages of the file's mentions after the cursor's row count."""
+    if not Path(source.path).is_file():
+        raise ListenerError(f"source '{source.name}': file {source.path} not found "
+                            f"(relative paths start from the directory Écoute runs in)")
+    try:
+        yield from _pages(source, cursor)
+    except RowError as exc:
+        raise ListenerError(f"source '{source.name}': {exc}") from None
+
+
+def _pages(source, cursor: dict | None) -> Iterator[Page]:
     done = int((cursor or {}).get("rows", 0))
     batch: list[Mention] = []
     taken = 0

@@ -208,6 +208,113 @@ def _run_dashboard(db_url: str, rules_file: str, port: int, address: str) -> Non
 
 
 @main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--once", is_flag=True, help="Run every source one cycle, then exit.")
+@click.option("--source", "names", multiple=True, help="Only this source (repeatable).")
+@click.option("--no-classify", is_flag=True, help="Store mentions without classifying them.")
+def listen(db, rules_file, once, names, no_classify):
+    """Fetch new mentions from the sources in rules.yaml, on their intervals, until stopped.
+
+    Each page of mentions is stored with its cursor in one transaction, so a restart resumes
+    where it stopped and nothing is stored twice. A failing source backs off alone.
+
+    \b
+    Example:
+      ecoute listen --once --source news
+    """
+    from listeners.base import ListenerError
+    from listeners.runner import Backoff, listen_forever, run_source, selected_sources
+
+    from .jobs import process_store
+
+    rules = _rules(rules_file)
+    store = _store(db)
+    try:
+        sources = selected_sources(rules, names)
+    except ListenerError as exc:
+        raise click.ClickException(str(exc))
+    if not sources:
+        raise click.ClickException("no enabled sources in rules.yaml (see README, 'sources')")
+
+    def classify_new():
+        if not no_classify:
+            classified, queued = process_store(store, rules)
+            click.echo(f"classified {classified} mentions, {queued} added to the queue")
+
+    if not once:
+        listen_forever(store, rules, sources, classify_new, click.echo)
+        return
+    failed = False
+    for source in sources:
+        outcome = run_source(store, rules, source, Backoff())
+        click.echo(outcome.line())
+        failed = failed or outcome.error is not None
+    classify_new()
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+def sources(db, rules_file):
+    """Health of each source: last success, last error, items fetched, current backoff.
+
+    \b
+    Example:
+      ecoute sources --db team.db
+    """
+    rules = _rules(rules_file)
+    health = _store(db).health().set_index("source_name")
+    for source in rules.sources:
+        row = health.loc[source.name] if source.name in health.index else None
+        state = "never run" if row is None else (
+            f"last success {_when(row['last_success_at'])}, {int(row['items_fetched'])} items fetched"
+            + (f", last error {_when(row['last_error_at'])}: {row['last_error']}" if row["last_error"] else "")
+            + (f", backing off until {row['backoff_until']:%H:%M:%S} UTC" if _pending(row["backoff_until"]) else ""))
+        click.echo(f"{source.name} ({source.type}, every {source.interval}"
+                   + ("" if source.enabled else ", disabled") + f"): {state}")
+
+
+def _when(value) -> str:
+    import pandas as pd
+
+    return "never" if value is None or pd.isna(value) else f"{value:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _pending(value) -> bool:
+    import pandas as pd
+
+    from .store import utcnow
+
+    return value is not None and not pd.isna(value) and value > utcnow()
+
+
+@main.command()
+@click.argument("keys", nargs=-1, required=True)
+@click.option("--db", help=DB_HELP)
+@click.option("--purge", is_flag=True, help="Remove the mention and its labels instead of marking it deleted.")
+@click.option("--reason", default="deleted upstream", show_default=True, help="Kept in the audit log.")
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def delete(keys, db, purge, reason, actor):
+    """Honour upstream deletions: mark (or --purge) mentions by key SOURCE:ID.
+
+    A marked mention keeps its identity but loses its text and leaves the queue; the audit log
+    records who, when and why.
+
+    \b
+    Example:
+      ecoute delete twitter:1460323737035677698 --purge
+    """
+    store = _store(db)
+    missing = [key for key in keys if not store.mark_deleted(key, actor, purge, reason)]
+    click.echo(f"{len(keys) - len(missing)} {'purged' if purge else 'marked deleted'}")
+    if missing:
+        raise click.ClickException(f"not stored: {', '.join(missing)} (keys look like twitter:123)")
+
+
+@main.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
 @click.option("--encoder", default="embedded", show_default=True, help="'embedded', a Hugging Face id or a path.")
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "

@@ -96,6 +96,18 @@ audit_log = sa.Table(
     sa.Column("detail", sa.Text),                          # JSON
 )
 
+source_health = sa.Table(
+    "source_health", metadata,
+    sa.Column("source_name", sa.String(120), primary_key=True),
+    sa.Column("last_success_at", sa.DateTime),
+    sa.Column("last_error_at", sa.DateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("items_fetched", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_items", sa.Integer, nullable=False, default=0),
+    sa.Column("backoff_until", sa.DateTime),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
 schema_migrations = sa.Table(
     "schema_migrations", metadata,
     sa.Column("name", sa.String(120), primary_key=True),
@@ -107,7 +119,11 @@ def _initial(conn: Connection) -> None:
     metadata.create_all(conn, tables=[mentions, classifications, queue_items, cursors, audit_log])
 
 
-MIGRATIONS = (("0001_initial", _initial),)
+def _source_health(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[source_health])
+
+
+MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health))
 
 
 class QueueConflict(Exception):
@@ -336,6 +352,54 @@ class Store:
     def sources(self) -> list[str]:
         with self.engine.connect() as c:
             return sorted(c.scalars(sa.select(mentions.c.source).distinct()))
+
+    # -- upstream deletions ---------------------------------------------------------------
+
+    def mark_deleted(self, key: str, actor: str, purge: bool = False, reason: str = "") -> bool:
+        """Honour an upstream deletion: hide the mention (mark) or remove it and its labels (purge).
+
+        Either way the audit log keeps who, when and which key, never the deleted text.
+        Returns False when the mention is not stored.
+        """
+        with self.engine.begin() as c:
+            if c.scalar(sa.select(mentions.c.key).where(mentions.c.key == key)) is None:
+                return False
+            if purge:
+                c.execute(queue_items.delete().where(queue_items.c.mention_key == key))
+                c.execute(classifications.delete().where(classifications.c.mention_key == key))
+                c.execute(mentions.delete().where(mentions.c.key == key))
+            else:
+                c.execute(mentions.update().where(mentions.c.key == key)
+                          .values(deleted_at=utcnow(), text="", title=None, raw="{}"))
+                c.execute(queue_items.update().where(queue_items.c.mention_key == key,
+                                                     queue_items.c.status.in_(OPEN_STATUSES))
+                          .values(status="dismissed", updated_at=utcnow()))
+            self._audit(c, actor, "purge" if purge else "delete", mention_key=key,
+                        detail={"reason": reason} if reason else None)
+            return True
+
+    # -- source health --------------------------------------------------------------------
+
+    def record_health(self, source_name: str, items: int = 0, error: str | None = None,
+                      backoff_until: datetime | None = None) -> None:
+        """After one listener cycle: success (error None) or the error and when to try again."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(source_health).where(source_health.c.source_name == source_name)).first()
+            values = {"updated_at": now, "last_items": items, "backoff_until": _naive(backoff_until),
+                      "items_fetched": (row.items_fetched if row else 0) + items}
+            if error is None:
+                values["last_success_at"] = now
+            else:
+                values.update(last_error_at=now, last_error=error[:2000])
+            if row:
+                c.execute(source_health.update().where(source_health.c.source_name == source_name).values(**values))
+            else:
+                c.execute(source_health.insert().values(source_name=source_name, **values))
+
+    def health(self) -> pd.DataFrame:
+        with self.engine.connect() as c:
+            return pd.read_sql(sa.select(source_health).order_by(source_health.c.source_name), c)
 
     # -- cursors --------------------------------------------------------------------------
 
