@@ -157,6 +157,30 @@ def trends_page() -> None:
                  use_container_width=True)
 
 
+def sources_page() -> None:
+    st.title("Sources")
+    configured = rules().sources if rules() else []
+    health = store().health().set_index("source_name")
+    now = pd.Timestamp(datetime.now(timezone.utc)).tz_localize(None)
+    rows = []
+    for source in configured:
+        row = health.loc[source.name] if source.name in health.index else None
+        backoff = row["backoff_until"] if row is not None else None
+        rows.append({
+            "source": source.name, "type": source.type, "every": str(source.interval), "enabled": source.enabled,
+            "last success": None if row is None else row["last_success_at"],
+            "items fetched": 0 if row is None else int(row["items_fetched"]),
+            "last error": None if row is None else row["last_error"],
+            "last error at": None if row is None else row["last_error_at"],
+            "backing off until": backoff if backoff is not None and pd.notna(backoff) and backoff > now else None,
+        })
+    if not rows:
+        st.info("No sources configured in rules.yaml.")
+        return
+    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
+    st.caption("Times are UTC. `ecoute listen` fills this in; `ecoute sources` shows the same in a terminal.")
+
+
 def rules():
     try:
         return load_rules(os.environ.get("ECOUTE_RULES"))
@@ -171,7 +195,8 @@ def main() -> None:
         (st.success if flash[0] == "success" else st.warning)("Done" if flash[0] == "success" else "Not done")
         st.text(flash[1])
     page = st.navigation([st.Page(queue_page, title="Queue", url_path="queue", default=True),
-                          st.Page(trends_page, title="Trends", url_path="trends")])
+                          st.Page(trends_page, title="Trends", url_path="trends"),
+                          st.Page(sources_page, title="Sources", url_path="sources")])
     page.run()
 
 

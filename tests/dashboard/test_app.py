@@ -60,3 +60,19 @@ def test_trends_page_charts_daily_volume_and_filters(filled_db):
     assert set(table["brand"]) == {"Aerolia"} and table["volume"].sum() == 14
     at.selectbox(key="trend_lang").select("fr").run()
     assert "No classified mentions for these filters yet." in [i.value for i in at.info]
+
+
+def sources_script():
+    import dashboard
+
+    dashboard.sources_page()
+
+
+def test_sources_page_shows_each_sources_health(filled_db):
+    Store(filled_db).record_health("demo-import", items=12)
+    Store(filled_db).record_health("demo-import", error="feed answered 503")
+    at = AppTest.from_function(sources_script, default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("source")
+    assert table.loc["demo-import", "items fetched"] == 12
+    assert table.loc["demo-import", "last error"] == "feed answered 503"
