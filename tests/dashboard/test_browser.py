@@ -85,7 +85,11 @@ def test_an_agent_sees_the_queue_and_claims_the_top_item_in_a_real_browser(serve
     assert HOSTILE in body  # the hostile post is there, as text
     assert not browser.find_elements(By.CSS_SELECTOR, "a[href='https://evil.example']")
     assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x']")
-    claim = next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Claim")
+    def claim_buttons():
+        return [b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Claim"]
+
+    assert wait_for(browser, claim_buttons), "no Claim button appeared"  # the page renders in steps
+    claim = claim_buttons()[0]
     claim.click()
     store = Store(filled_db)
     assert wait_for(browser, lambda: (store.queue()["status"] == "claimed").any(), 30)
