@@ -3,11 +3,14 @@
 The runner stores each page and the cursor after it in one transaction (`Store.save_page`), so a
 restart resumes where the last committed page ended. Sources are registered here, explicitly.
 """
-from . import files
+from . import files, reddit, rss, twitter
 from .base import Page
 
 LISTENERS = {
     "file": files.listen,
+    "rss": rss.listen,
+    "twitter": twitter.listen,
+    "reddit": reddit.listen,
 }
 
 __all__ = ["LISTENERS", "Page"]
