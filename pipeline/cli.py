@@ -315,6 +315,26 @@ def delete(keys, db, purge, reason, actor):
 
 
 @main.command()
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
+@click.option("--no-speed", is_flag=True, help="Skip the throughput measurements.")
+def bench(rules_file, data, no_speed):
+    """Quality on the public test splits next to published anchors, peers, throughput, memory.
+
+    \b
+    Example:
+      ecoute bench > bench.txt
+    """
+    from .bench import run
+    from .train import DEFAULT_DATA
+
+    source = Path(data) if data else DEFAULT_DATA
+    if not (source / "umsab").is_dir():
+        raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
+    run(_rules(rules_file), source, click.echo, speed=not no_speed)
+
+
+@main.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
 @click.option("--encoder", default="embedded", show_default=True, help="'embedded', a Hugging Face id or a path.")
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "

@@ -1,0 +1,142 @@
+"""`ecoute bench`: quality on the public test splits next to published anchors, and speed.
+
+Prints macro-F1 on UMSAB English and French sentiment, F1 of the complaint class and macro-F1
+on the complaints data (fixed split), a confusion matrix for each, throughput end to end
+(mentions/s at batch sizes 1, 32, 128) against the bare encoder, and peak memory. VADER and a
+TF-IDF + logistic regression baseline (trained here on the train splits) run as peers.
+"""
+from __future__ import annotations
+
+import platform
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix, f1_score
+from sklearn.pipeline import make_pipeline, make_union
+
+from .mention import Mention
+from .rules import Rules
+from .stages import SENTIMENTS, Context, label, load_models
+from .text import normalise
+from .train import Split, read_complaints, read_umsab
+
+ANCHORS = {
+    "sentiment_en": "FastText 50.9 · XLM-R 68.2 · XLM-T 70.6 · TF-IDF+LR 51.6 · MiniLM+LR 61.3 · VADER 56.0",
+    "sentiment_fr": "FastText 54.8 · XLM-R 72.0 · XLM-T 71.2 · TF-IDF+LR 60.2 · MiniLM+LR 53.6",
+    "complaint": "ACL 2019 feature models ≈ 79 · TF-IDF+LR 78.5 · MiniLM+LR 78.5 · fine-tuned MiniLM 85.8 (macro 88.7)",
+}
+
+
+@dataclass
+class Task:
+    name: str
+    train: Split
+    test: Split
+    classes: tuple[str, ...]
+
+
+def tasks(data: Path) -> list[Task]:
+    sentiment_train = read_umsab(data, "train")
+    sentiment_test = read_umsab(data, "test")
+    out = []
+    for lang in ("en", "fr"):
+        keep = [i for i, l in enumerate(sentiment_test.lang) if l == lang]
+        test = Split([sentiment_test.texts[i] for i in keep], sentiment_test.labels[keep], [lang] * len(keep))
+        out.append(Task(f"sentiment_{lang}", sentiment_train, test, SENTIMENTS))
+    out.append(Task("complaint", read_complaints(data, "train"), read_complaints(data, "test"), ("no", "yes")))
+    return out
+
+
+def embedded_predict(rules: Rules) -> Callable[[Task], np.ndarray]:
+    ctx = Context(rules, load_models(rules))
+
+    def predict(task: Task) -> np.ndarray:
+        texts = [normalise(t) for t in task.test.texts]
+        emb = ctx.models.encoder.encode(texts, ctx.models.batch_size)
+        head = "complaint" if task.name == "complaint" else "sentiment"
+        return ctx.models.heads.predict(head, emb, texts).argmax(axis=1)
+
+    return predict
+
+
+def tfidf_predict(task: Task) -> np.ndarray:
+    features = make_union(TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=2, sublinear_tf=True),
+                          TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True))
+    model = make_pipeline(features, LogisticRegression(max_iter=2000, C=2.0, class_weight="balanced"))
+    model.fit(task.train.texts, task.train.labels)
+    return model.predict(task.test.texts)
+
+
+def vader_predict(task: Task) -> np.ndarray | None:
+    if task.name == "complaint":
+        return None
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    scores = np.array([analyzer.polarity_scores(t)["compound"] for t in task.test.texts])
+    return np.where(scores >= 0.05, 2, np.where(scores <= -0.05, 0, 1))
+
+
+def score(task: Task, predicted: np.ndarray) -> str:
+    gold = task.test.labels
+    if task.name == "complaint":
+        return f"F1 {100 * f1_score(gold, predicted):.1f} / macro {100 * f1_score(gold, predicted, average='macro'):.1f}"
+    return f"macro-F1 {100 * f1_score(gold, predicted, average='macro'):.1f}"
+
+
+def matrix(task: Task, predicted: np.ndarray) -> str:
+    cm = confusion_matrix(task.test.labels, predicted, labels=list(range(len(task.classes))))
+    width = max(len(c) for c in task.classes) + 2
+    lines = ["gold \\ predicted".ljust(width + 6) + "".join(c.rjust(width) for c in task.classes)]
+    lines += [f"{task.classes[i]}".ljust(width + 6) + "".join(str(v).rjust(width) for v in row)
+              for i, row in enumerate(cm)]
+    return "\n".join("    " + line for line in lines)
+
+
+def throughput(rules: Rules, texts: list[str], batch_sizes=(1, 32, 128)) -> list[str]:
+    ctx = Context(rules, load_models(rules))
+    mentions = [Mention("bench", str(i), t) for i, t in enumerate(texts)]
+    label(mentions[:8], ctx)  # warm up
+    lines = []
+    for size in batch_sizes:
+        sample = mentions[: max(64, min(len(mentions), size * 4))] if size == 1 else mentions
+        started = time.perf_counter()
+        for start in range(0, len(sample), size):
+            label(sample[start:start + size], ctx)
+        end_to_end = len(sample) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for start in range(0, len(sample), size):
+            ctx.models.encoder.encode([normalise(m.text) for m in sample[start:start + size]], size)
+        bare = len(sample) / (time.perf_counter() - started)
+        lines.append(f"  batch {size:>3}: {end_to_end:6.1f} mentions/s end to end, bare encoder {bare:6.1f} texts/s "
+                     f"({bare / end_to_end:.2f}x), {len(sample)} mentions")
+    return lines
+
+
+def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = True) -> None:
+    echo(f"Écoute benchmark — {time.strftime('%Y-%m-%d')} — {platform.machine()}, "
+         f"{__import__('os').cpu_count()} CPU cores, Python {platform.python_version()}")
+    echo(f"model: {rules.models.encoder} encoder + heads ({rules.models.heads or 'shipped'}); test splits")
+    systems = {"embedded": embedded_predict(rules), "tfidf+lr": tfidf_predict, "vader": vader_predict}
+    for task in tasks(data):
+        echo(f"\n{task.name} ({len(task.test.texts)} test items) — anchors: {ANCHORS[task.name]}")
+        for name, predict in systems.items():
+            predicted = predict(task)
+            if predicted is None:
+                continue
+            echo(f"  {name:<9} {score(task, predicted)}")
+            if name == "embedded":
+                echo(matrix(task, predicted))
+    if speed:
+        echo("\nthroughput (2 CPU cores target: ≥ 150 mentions/s, ≤ 1.5x the bare encoder)")
+        texts = read_umsab(data, "test").texts[:512]
+        for line in throughput(rules, texts):
+            echo(line)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    echo(f"\npeak memory: {peak:.0f} MB")
