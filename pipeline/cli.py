@@ -23,6 +23,18 @@ def _rules(path: str | None):
         raise click.ClickException(f"invalid rules:\n{exc}\nHint: `ecoute rules check {exc.path}` lists every problem.")
 
 
+def _models(rules) -> None:
+    """Load the configured models now, so that a misconfigured one stops the command before any work."""
+    from .heads import HeadsMismatch
+    from .stages import load_models
+    from .task_models import TaskModelError
+
+    try:
+        load_models(rules)
+    except (TaskModelError, HeadsMismatch) as exc:
+        raise click.ClickException(str(exc))
+
+
 def _store(db: str | None):
     from .store import Store
 
@@ -66,6 +78,8 @@ def ingest(files, db, rules_file, skip_invalid, no_classify):
     from .jobs import ingest_file, process_store
 
     rules = None if no_classify else _rules(rules_file)
+    if rules is not None:
+        _models(rules)
     store = _store(db)
     failed = False
     for path in files:
@@ -116,6 +130,7 @@ def classify(input_file, output, rules_file):
     from .jobs import classify_mentions, output_record, write_jsonl
 
     rules = _rules(rules_file)
+    _models(rules)
     errors: list[RowError] = []
     mentions = list(read_mentions(input_file, errors))
     if errors:
@@ -168,6 +183,7 @@ def demo(db, rules_file, port, no_dashboard):
     from .jobs import load_demo
 
     rules = _rules(rules_file)
+    _models(rules)
     store = _store(db)
     count, classified, queued = load_demo(store, rules)
     click.echo(f"demo: {count} mentions in {store.url}, {classified} newly classified, {queued} added to the queue")
@@ -229,6 +245,8 @@ def listen(db, rules_file, once, names, no_classify):
     from .jobs import process_store
 
     rules = _rules(rules_file)
+    if not no_classify:
+        _models(rules)
     store = _store(db)
     try:
         sources = selected_sources(rules, names)

@@ -11,7 +11,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -102,11 +102,64 @@ class Goal(Strict):
     direction: Literal["below", "above"] = "below"
 
 
+def _label_names(value: Any) -> Any:
+    """The model's label names → ours. YAML reads unquoted yes/no/on/off/true/false as booleans."""
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for name, ours in value.items():
+        if not isinstance(name, str):
+            raise ValueError(f"expected the model's label names (its config.id2label values, such as 'LABEL_0' "
+                             f"or 'Negative'; quote yes/no/true/false) as keys, got {name!r}")
+        out[name] = {True: "yes", False: "no"}.get(ours, ours) if isinstance(ours, bool) else ours
+    return out
+
+
+def _label_map(classes: tuple[str, ...]) -> Any:
+    return Annotated[dict[str, Literal[classes]], BeforeValidator(_label_names)]
+
+
+# Our classes per task, in the column order the pipeline uses.
+SENTIMENT_CLASSES = ("negative", "neutral", "positive")
+COMPLAINT_CLASSES = ("no", "yes")
+SentimentLabels = _label_map(SENTIMENT_CLASSES)
+ComplaintLabels = _label_map(COMPLAINT_CLASSES)
+
+
+class TaskModel(Strict):
+    """A sequence-classification model (Hugging Face id or local path) that does one task."""
+    classes: ClassVar[tuple[str, ...]] = ()
+    model: str = Field(min_length=1)
+    labels: dict[str, str] = {}
+    max_length: int | None = Field(default=None, ge=8, le=512)   # default: models.max_length
+    batch_size: int | None = Field(default=None, ge=1, le=1024)  # default: models.batch_size
+
+
+class SentimentModel(TaskModel):
+    classes: ClassVar[tuple[str, ...]] = SENTIMENT_CLASSES
+    labels: SentimentLabels = {}
+
+
+class ComplaintModel(TaskModel):
+    classes: ClassVar[tuple[str, ...]] = COMPLAINT_CLASSES
+    labels: ComplaintLabels = {}
+
+
+class TaskModels(Strict):
+    """One optional model per task; a task without one keeps the trained heads. A new task is a field."""
+    sentiment: SentimentModel | None = None
+    complaint: ComplaintModel | None = None
+
+    def configured(self) -> dict[str, TaskModel]:
+        return {task: spec for task in type(self).model_fields if (spec := getattr(self, task)) is not None}
+
+
 class Models(Strict):
     encoder: str = "embedded"
     heads: str | None = None
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
+    tasks: TaskModels = TaskModels()
 
 
 class Rules(Strict):

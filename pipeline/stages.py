@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -18,10 +18,12 @@ from .heads import Heads, load_heads
 from .encoder import Encoder, load_encoder
 from .mention import Labels, Mention
 from .rules import Rules
+from .task_models import TaskClassifier, load_task_models
 from .text import author_is, detect_language, mentioned_brands, mentioned_competitors, normalise
 
 INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at")
 SENTIMENTS = ("negative", "neutral", "positive")
+HEAD_TASKS = ("sentiment", "complaint")   # what the trained heads predict; `models.tasks` may replace each
 QUESTION_START = re.compile(
     r"^\s*(how|what|when|where|why|who|which|does|do|did|is|are|can|could|will|would|should|has|have|anyone|"
     r"est-ce|comment|pourquoi|quand|où|qui|quel|quelle|quels|quelles|combien|savez-vous|peut-on|y a-t-il|"
@@ -33,17 +35,23 @@ class Models:
     encoder: Encoder
     heads: Heads
     batch_size: int = 32
+    tasks: dict[str, tuple[TaskClassifier, int]] = field(default_factory=dict)  # task → (its own model, batch size)
+
+    @property
+    def uses_heads(self) -> bool:
+        return any(task not in self.tasks for task in HEAD_TASKS)
 
     @property
     def name(self) -> str:
-        return f"{self.heads.card.get('model', 'heads')}+{self.encoder.name}"
+        parts = [f"{self.heads.card.get('model', 'heads')}+{self.encoder.name}"] if self.uses_heads else []
+        return "+".join(parts + [f"{task}:{model.name}" for task, (model, _) in self.tasks.items()])
 
 
 def load_models(rules: Rules) -> Models:
-    """The configured encoder and the heads trained for it (loaded once per process)."""
+    """The configured encoder, the heads trained for it and any per-task models (loaded once per process)."""
     cfg = rules.models
     heads = load_heads(cfg.heads, encoder=cfg.encoder)
-    return Models(load_encoder(cfg.encoder, cfg.max_length), heads, cfg.batch_size)
+    return Models(load_encoder(cfg.encoder, cfg.max_length), heads, cfg.batch_size, load_task_models(cfg))
 
 
 @dataclass(frozen=True)
@@ -108,11 +116,20 @@ def match_brands(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
 
 
 def classify(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Sentiment and complaint from the encoder and the trained heads, in one encoding pass."""
+    """Sentiment and complaint from the encoder and the trained heads, in one encoding pass, or from
+    a task's own model where `models.tasks` configures one."""
     texts = [t or " " for t in frame["clean_text"]]
-    embeddings = ctx.models.encoder.encode(texts, ctx.models.batch_size)
-    sentiment = ctx.models.heads.predict("sentiment", embeddings, texts)
-    complaint = ctx.models.heads.predict("complaint", embeddings, texts)[:, 1]
+    models = ctx.models
+    embeddings = models.encoder.encode(texts, models.batch_size) if models.uses_heads else None
+
+    def predict(task: str) -> np.ndarray:
+        if task in models.tasks:
+            model, batch_size = models.tasks[task]
+            return model.predict(texts, batch_size)
+        return models.heads.predict(task, embeddings, texts)
+
+    sentiment = predict("sentiment")
+    complaint = predict("complaint")[:, 1]
     best = sentiment.argmax(axis=1)
     frame["sentiment"] = [SENTIMENTS[i] for i in best]
     frame["sentiment_score"] = sentiment[np.arange(len(best)), best].astype(np.float64).round(4)
