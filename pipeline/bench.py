@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.pipeline import make_pipeline, make_union
 
+from .encoder import Encoder
 from .mention import Mention
 from .rules import Rules
 from .stages import SENTIMENTS, Context, label, load_models
@@ -29,7 +30,8 @@ from .train import Split, read_complaints, read_umsab
 ANCHORS = {
     "sentiment_en": "FastText 50.9 · XLM-R 68.2 · XLM-T 70.6 · TF-IDF+LR 51.6 · MiniLM+LR 61.3 · VADER 56.0",
     "sentiment_fr": "FastText 54.8 · XLM-R 72.0 · XLM-T 71.2 · TF-IDF+LR 60.2 · MiniLM+LR 53.6",
-    "complaint": "ACL 2019 feature models ≈ 79 · TF-IDF+LR 78.5 · MiniLM+LR 78.5 · fine-tuned MiniLM 85.8 (macro 88.7)",
+    "complaint": "ACL 2019 feature models ≈ 79 F1 · Jin & Aletras 2020 transformers macro-F1 up to 87 · "
+                 "TF-IDF+LR 78.5 · MiniLM+LR 78.5 · fine-tuned MiniLM 85.8 (macro 88.7)",
 }
 
 
@@ -103,6 +105,8 @@ def throughput(rules: Rules, texts: list[str], batch_sizes=(1, 32, 128)) -> list
     ctx = Context(rules, load_models(rules))
     mentions = [Mention("bench", str(i), t) for i, t in enumerate(texts)]
     label(mentions[:8], ctx)  # warm up
+    encoder = ctx.models.encoder
+    reference = Encoder(rules.models.encoder, rules.models.max_length, adapter=encoder.adapter, backend="torch")
     lines = []
     for size in batch_sizes:
         sample = mentions[: max(64, min(len(mentions), size * 4))] if size == 1 else mentions
@@ -114,8 +118,13 @@ def throughput(rules: Rules, texts: list[str], batch_sizes=(1, 32, 128)) -> list
         for start in range(0, len(sample), size):
             ctx.models.encoder.encode([normalise(m.text) for m in sample[start:start + size]], size)
         bare = len(sample) / (time.perf_counter() - started)
-        lines.append(f"  batch {size:>3}: {end_to_end:6.1f} mentions/s end to end, bare encoder {bare:6.1f} texts/s "
-                     f"({bare / end_to_end:.2f}x), {len(sample)} mentions")
+        started = time.perf_counter()
+        for start in range(0, len(sample), size):
+            reference.encode([normalise(m.text) for m in sample[start:start + size]], size)
+        plain = len(sample) / (time.perf_counter() - started)
+        lines.append(f"  batch {size:>3}: {end_to_end:6.1f} mentions/s end to end · bare encoder "
+                     f"({ctx.models.encoder.backend}) {bare:6.1f} texts/s ({bare / end_to_end:.2f}x) · "
+                     f"transformers on torch {plain:6.1f} texts/s · {len(sample)} mentions")
     return lines
 
 
@@ -134,7 +143,7 @@ def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = Tru
             if name == "embedded":
                 echo(matrix(task, predicted))
     if speed:
-        echo("\nthroughput (2 CPU cores target: ≥ 150 mentions/s, ≤ 1.5x the bare encoder)")
+        echo("\nthroughput (target on 2 CPU cores: ≥ 150 mentions/s end to end, ≤ 1.5x the bare encoder)")
         texts = read_umsab(data, "test").texts[:512]
         for line in throughput(rules, texts):
             echo(line)

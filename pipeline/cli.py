@@ -358,7 +358,9 @@ def bench(rules_file, data, no_speed):
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "
               "(default: pipeline/heads, the shipped ones).")
 @click.option("--max-length", default=128, show_default=True)
-def train(data, encoder, heads_dir, max_length):
+@click.option("--epochs", default=4, show_default=True,
+              help="Epochs of LoRA fine-tuning of the encoder before the heads (0: keep the encoder frozen).")
+def train(data, encoder, heads_dir, max_length, epochs):
     """Retrain the sentiment and complaint heads from the train/val splits; writes a model card.
 
     \b
@@ -372,7 +374,8 @@ def train(data, encoder, heads_dir, max_length):
     source = Path(data) if data else DEFAULT_DATA
     if not (source / "umsab").is_dir() or not (source / "complaints").is_dir():
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
-    card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length)
+    card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length,
+                        finetune_epochs=epochs)
     for task, scores in card["metrics"].items():
         click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
 

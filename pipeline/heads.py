@@ -76,6 +76,7 @@ class Heads:
     idf: np.ndarray
     heads: dict[str, Head]
     card: dict
+    adapter: Path | None = None   # the encoder's LoRA adapter these heads were trained with
 
     def predict(self, task: str, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
         return self.heads[task].predict_proba(features(embeddings, texts, self.idf))
@@ -107,4 +108,8 @@ def load_heads(directory: str | Path | None = None, encoder: str | None = None) 
     for task in card["tasks"]:
         data = np.load(directory / f"{task}.npz", allow_pickle=False)
         heads[task] = Head(task, tuple(str(c) for c in data["classes"]), data["coef"], data["intercept"])
-    return Heads(card["encoder"], int(card["dim"]), idf, heads, card)
+    adapter = directory / card["adapter"] if card.get("adapter") else None
+    if adapter is not None and not (adapter / "adapter_config.json").exists():
+        raise FileNotFoundError(f"heads in {directory} need the encoder adapter {adapter}, which is missing; "
+                                f"run `ecoute train` again")
+    return Heads(card["encoder"], int(card["dim"]), idf, heads, card, adapter)

@@ -159,6 +159,7 @@ class Models(Strict):
     heads: str | None = None
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
+    backend: Literal["onnx", "torch"] = "onnx"
     tasks: TaskModels = TaskModels()
 
 

@@ -51,7 +51,8 @@ def load_models(rules: Rules) -> Models:
     """The configured encoder, the heads trained for it and any per-task models (loaded once per process)."""
     cfg = rules.models
     heads = load_heads(cfg.heads, encoder=cfg.encoder)
-    return Models(load_encoder(cfg.encoder, cfg.max_length), heads, cfg.batch_size, load_task_models(cfg))
+    adapter = str(heads.adapter) if heads.adapter else None
+    return Models(load_encoder(cfg.encoder, cfg.max_length, adapter, cfg.backend), heads, cfg.batch_size, load_task_models(cfg))
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 import json
 
 import pytest
+
+from pipeline.heads import load_heads
 from click.testing import CliRunner
 
 from pipeline.cli import main
@@ -70,7 +72,8 @@ def test_a_sentiment_model_replaces_the_head_through_its_label_mapping(tmp_path,
     assert result.exit_code == 0, result.output
     assert [line["id"] for line in lines] == [f"m{i}" for i in range(len(TEXTS))]
     assert all(line["sentiment"] == expected and line["sentiment_score"] == 0.9647 for line in lines)
-    assert all(line["model"] == f"minilm-ngram-logreg.v1+embedded+sentiment:{sentiment_model}" for line in lines)
+    shipped = load_heads().card["model"]
+    assert all(line["model"] == f"{shipped}+embedded+sentiment:{sentiment_model}" for line in lines)
     assert all(0 <= line["complaint_score"] <= 1 for line in lines)   # complaint still from the heads
 
 

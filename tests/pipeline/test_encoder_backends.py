@@ -1,0 +1,56 @@
+"""The encoder gives the same embeddings through ONNX Runtime as through torch, exports once, and
+falls back to torch when a model cannot be exported; a fine-tuned adapter changes what it says."""
+import logging
+
+import numpy as np
+import pytest
+
+from pipeline.encoder import Encoder
+
+TEXTS = ["my flight was late again", "merci, super vol", "where is my bag ?", "refund never came"]
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECOUTE_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_onnx_and_torch_agree_and_the_export_is_cached(tiny_encoder, cache):
+    torch_vectors = Encoder(str(tiny_encoder), 32).encode(TEXTS)
+    fast = Encoder(str(tiny_encoder), 32, backend="onnx")
+    assert fast.backend == "onnx"
+    onnx_vectors = fast.encode(TEXTS, batch_size=3)
+    assert np.allclose(onnx_vectors, torch_vectors, atol=1e-4)
+    exported = list((cache / "onnx").glob("*.onnx"))
+    assert len(exported) == 1
+    Encoder(str(tiny_encoder), 32, backend="onnx")
+    assert list((cache / "onnx").glob("*.onnx")) == exported
+
+
+def test_a_model_that_cannot_be_exported_runs_on_torch(tiny_encoder, monkeypatch, caplog):
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("unsupported operator")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    with caplog.at_level(logging.WARNING):
+        encoder = Encoder(str(tiny_encoder), 32, backend="onnx")
+    assert encoder.backend == "torch" and "unsupported operator" in caplog.text
+    assert encoder.encode(TEXTS).shape == (4, 32)
+
+
+def test_a_trained_adapter_is_merged_into_the_encoder(tmp_path, tiny_encoder):
+    from pipeline.finetune import finetune, macro_f1
+
+    texts = ["late terrible", "great thanks", "where flight", "lost bag rude", "love merci", "the flight"] * 4
+    labels = np.array([0, 2, 1, 0, 2, 1] * 4)
+    task = {"train": (texts, labels), "val": (texts, labels), "classes": 3, "score": macro_f1}
+    report = finetune(str(tiny_encoder), {"sentiment": task}, tmp_path / "adapter", epochs=2, batch_size=8)
+    assert (tmp_path / "adapter" / "adapter_config.json").exists() and report["kept_epoch"] in (1, 2)
+    plain = Encoder(str(tiny_encoder), 32).encode(TEXTS)
+    tuned = Encoder(str(tiny_encoder), 32, adapter=tmp_path / "adapter")
+    assert not np.allclose(tuned.encode(TEXTS), plain, atol=1e-4)
+    onnx_tuned = Encoder(str(tiny_encoder), 32, adapter=tmp_path / "adapter", backend="onnx")
+    assert np.allclose(onnx_tuned.encode(TEXTS), tuned.encode(TEXTS), atol=1e-4)
