@@ -81,8 +81,8 @@ def test_an_agent_sees_the_queue_and_claims_the_top_item_in_a_real_browser(serve
     browser.get(server)
     assert wait_for(browser, lambda: "Response queue" in browser.find_element(By.TAG_NAME, "body").text)
     assert wait_for(browser, lambda: "priority 90" in browser.find_element(By.TAG_NAME, "body").text)
-    body = browser.find_element(By.TAG_NAME, "body").text
-    assert HOSTILE in body  # the hostile post is there, as text
+    # the page renders in steps: wait for the hostile post to be there, as text
+    assert wait_for(browser, lambda: HOSTILE in browser.find_element(By.TAG_NAME, "body").text)
     assert not browser.find_elements(By.CSS_SELECTOR, "a[href='https://evil.example']")
     assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x']")
     def claim_buttons():
