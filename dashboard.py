@@ -95,7 +95,9 @@ def queue_item(row, me: str, now: datetime) -> None:
         head, actions = st.columns([4, 1])
         with head:
             holder = f"claimed by {row.assignee}" if row.status == "claimed" else "unclaimed"
-            st.text(f"#{row.id} · priority {row.priority} · {', '.join(row.brands)} · {row.intent} · "
+            kind = row.intent + "".join(f" · {value.replace('_', ' ')}" for value in (row.category, row.severity)
+                                        if isinstance(value, str) and value)
+            st.text(f"#{row.id} · priority {row.priority} · {', '.join(row.brands)} · {kind} · "
                     f"{row.sentiment} · {row.lang} · {holder}")
             st.text(f"{row.source} · {row.author or 'unknown author'}"
                     + (f" ({int(row.author_followers):,} followers)" if pd.notna(row.author_followers) else "")

@@ -142,6 +142,11 @@ def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = Tru
             echo(f"  {name:<9} {score(task, predicted)}")
             if name == "embedded":
                 echo(matrix(task, predicted))
+    from .evaluate_labels import EVALUATION_FILE, evaluate, print_report
+
+    echo(f"\nintent, complaint category and severity — {EVALUATION_FILE.parent.name}/{EVALUATION_FILE.name}, "
+         "364 EN/FR posts written for this project (category and severity: the complaints among them)")
+    print_report(evaluate(rules), echo)
     if speed:
         echo("\nthroughput (target on 2 CPU cores: ≥ 150 mentions/s end to end, ≤ 1.5x the bare encoder)")
         texts = read_umsab(data, "test").texts[:512]

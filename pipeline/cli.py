@@ -118,8 +118,8 @@ def classify(input_file, output, rules_file):
     """Score mentions without a store: one output line per input line, in order.
 
     Input lines need id and text. Output fields: id, lang, sentiment, sentiment_score,
-    complaint, complaint_score, intent, needs_response, relevant, brands, competitors,
-    transparency, priority, reasons.
+    complaint, complaint_score, intent, category, severity (complaints only), needs_response,
+    relevant, brands, competitors, transparency, priority, reasons, model, error.
 
     \b
     Example:
@@ -376,6 +376,29 @@ def train(data, encoder, heads_dir, max_length, epochs):
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
     card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length,
                         finetune_epochs=epochs)
+    for task, scores in card["metrics"].items():
+        click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
+
+
+@main.command("train-intents")
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False),
+              help="Training set (default: pipeline/data/intent_category_severity.jsonl).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Where to write the heads (default: pipeline/heads_extra, the shipped ones).")
+def train_intents(rules_file, data_file, out):
+    """Retrain the intent, complaint category and severity heads; writes a model card.
+
+    \b
+    Example:
+      ecoute train-intents --out my-intent-heads   # then models.intent_heads: my-intent-heads
+    """
+    from .intents import EXTRA_HEADS_DIR, TRAINING_FILE
+    from .train_labels import train as run_training
+
+    logging.getLogger().setLevel(logging.INFO)
+    card = run_training(_rules(rules_file), Path(data_file) if data_file else TRAINING_FILE,
+                        Path(out) if out else EXTRA_HEADS_DIR)
     for task, scores in card["metrics"].items():
         click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
 

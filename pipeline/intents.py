@@ -203,6 +203,9 @@ class ExtraHeads:
 def load_extra_heads(directory: str | Path | None = None) -> ExtraHeads:
     """The heads written by `ecoute train-intents` (default: the shipped ones in pipeline/heads_extra)."""
     directory = Path(directory) if directory else EXTRA_HEADS_DIR
+    if not (directory / "card.json").exists():
+        raise FileNotFoundError(f"no intent heads in {directory} (card.json missing); run `ecoute train-intents "
+                                f"--out {directory}` or fix models.intent_heads")
     heads = load_heads(directory)
     missing = [task for task in EXTRA_TASKS if task not in heads.heads]
     if missing:

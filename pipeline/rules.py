@@ -157,6 +157,7 @@ class TaskModels(Strict):
 class Models(Strict):
     encoder: str = "embedded"
     heads: str | None = None
+    intent_heads: str | None = None   # intent, category and severity heads (default: pipeline/heads_extra)
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
     backend: Literal["onnx", "torch"] = "onnx"

@@ -56,6 +56,8 @@ classifications = sa.Table(
     sa.Column("complaint", sa.Boolean, nullable=False),
     sa.Column("complaint_score", sa.Float, nullable=False),
     sa.Column("intent", sa.String(20), nullable=False),
+    sa.Column("category", sa.String(40)),                  # complaints only
+    sa.Column("severity", sa.String(40)),                  # complaints only
     sa.Column("needs_response", sa.Boolean, nullable=False),
     sa.Column("priority", sa.Integer, nullable=False, index=True),
     sa.Column("transparency", sa.Text, nullable=False),    # JSON list
@@ -123,7 +125,16 @@ def _source_health(conn: Connection) -> None:
     metadata.create_all(conn, tables=[source_health])
 
 
-MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health))
+def _category_severity(conn: Connection) -> None:
+    """Complaint category and severity on classifications (a fresh database has them already)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("classifications")}
+    for column in ("category", "severity"):
+        if column not in have:
+            conn.execute(sa.text(f"ALTER TABLE classifications ADD COLUMN {column} VARCHAR(40)"))
+
+
+MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
+              ("0003_category_severity", _category_severity))
 
 
 class QueueConflict(Exception):
@@ -263,8 +274,8 @@ class Store:
                            mentions.c.key, mentions.c.source, mentions.c.url, mentions.c.author,
                            mentions.c.author_followers, mentions.c.created_at, mentions.c.title, mentions.c.text,
                            classifications.c.lang, classifications.c.brands, classifications.c.sentiment,
-                           classifications.c.intent, classifications.c.complaint_score,
-                           classifications.c.reasons)
+                           classifications.c.intent, classifications.c.category, classifications.c.severity,
+                           classifications.c.complaint_score, classifications.c.reasons)
                  .select_from(queue_items.join(mentions, mentions.c.key == queue_items.c.mention_key)
                               .join(classifications, classifications.c.mention_key == mentions.c.key))
                  .where(queue_items.c.status.in_(statuses), mentions.c.deleted_at.is_(None))
@@ -452,7 +463,8 @@ def _labels_row(lab: Labels, now: datetime) -> dict:
         "brands": json.dumps(data["brands"], ensure_ascii=False),
         "competitors": json.dumps(data["competitors"], ensure_ascii=False),
         "sentiment": lab.sentiment, "sentiment_score": lab.sentiment_score, "complaint": lab.complaint,
-        "complaint_score": lab.complaint_score, "intent": lab.intent, "needs_response": lab.needs_response,
+        "complaint_score": lab.complaint_score, "intent": lab.intent, "category": lab.category,
+        "severity": lab.severity, "needs_response": lab.needs_response,
         "priority": lab.priority, "transparency": json.dumps(data["transparency"]),
         "reasons": json.dumps(data["reasons"], ensure_ascii=False), "error": lab.error, "classified_at": now,
     }

@@ -47,7 +47,8 @@ def test_a_local_model_trains_heads_and_classifies(tmp_path, tiny_encoder):
                                   Mention("file", "2", "merci aerolia, super vol, great crew")], rules))
     assert [o.sentiment for o in out] == ["negative", "positive"]
     assert out[0].complaint_score > out[1].complaint_score
-    assert out[0].model.endswith(str(tiny_encoder))
+    assert f"+{tiny_encoder}+" in out[0].model   # the heads, the encoder, then the intent heads
+    assert out[0].intent in ("complaint", "question", "praise", "other")
 
 
 def test_heads_for_another_encoder_are_refused_with_a_hint(tmp_path, tiny_encoder):

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from pipeline.intents import load_extra_heads
+
 from pipeline.heads import load_heads
 from click.testing import CliRunner
 
@@ -73,7 +75,8 @@ def test_a_sentiment_model_replaces_the_head_through_its_label_mapping(tmp_path,
     assert [line["id"] for line in lines] == [f"m{i}" for i in range(len(TEXTS))]
     assert all(line["sentiment"] == expected and line["sentiment_score"] == 0.9647 for line in lines)
     shipped = load_heads().card["model"]
-    assert all(line["model"] == f"{shipped}+embedded+sentiment:{sentiment_model}" for line in lines)
+    intents = f"intent:{load_extra_heads().name}"
+    assert all(line["model"] == f"{shipped}+embedded+sentiment:{sentiment_model}+{intents}" for line in lines)
     assert all(0 <= line["complaint_score"] <= 1 for line in lines)   # complaint still from the heads
 
 
@@ -87,7 +90,7 @@ def test_a_binary_complaint_model_with_one_logit_and_both_tasks_configured(tmp_p
     assert len(lines) == len(TEXTS)
     assert all(line["complaint"] is True and line["complaint_score"] == 0.9526 for line in lines)
     assert {line["sentiment"] for line in lines} == {"positive"}
-    assert lines[0]["model"] == f"sentiment:{sentiment_model}+complaint:{complaint_model}"
+    assert lines[0]["model"] == f"sentiment:{sentiment_model}+complaint:{complaint_model}+intent:{load_extra_heads().name}"
     assert lines[0]["intent"] == "complaint" and lines[0]["needs_response"] is True
 
 
