@@ -3,7 +3,7 @@
 The runner stores each page and the cursor after it in one transaction (`Store.save_page`), so a
 restart resumes where the last committed page ended. Sources are registered here, explicitly.
 """
-from . import files, reddit, rss, twitter
+from . import files, mastodon, reddit, rss, twitter
 from .base import Page
 
 LISTENERS = {
@@ -11,6 +11,7 @@ LISTENERS = {
     "rss": rss.listen,
     "twitter": twitter.listen,
     "reddit": reddit.listen,
+    "mastodon": mastodon.listen,
 }
 
 __all__ = ["LISTENERS", "Page"]
