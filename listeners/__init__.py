@@ -3,7 +3,7 @@
 The runner stores each page and the cursor after it in one transaction (`Store.save_page`), so a
 restart resumes where the last committed page ended. Sources are registered here, explicitly.
 """
-from . import files, mastodon, reddit, rss, twitter
+from . import bluesky, files, mastodon, reddit, rss, twitter
 from .base import Page
 
 LISTENERS = {
@@ -12,6 +12,7 @@ LISTENERS = {
     "twitter": twitter.listen,
     "reddit": reddit.listen,
     "mastodon": mastodon.listen,
+    "bluesky": bluesky.listen,
 }
 
 __all__ = ["LISTENERS", "Page"]

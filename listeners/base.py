@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class Page:
     mentions: list[Mention]
     cursor: Any = field(default=None)
+    deleted: list[str] = field(default_factory=list)  # keys (source:id) the platform reports deleted
 
 
 class ListenerError(Exception):

@@ -58,6 +58,8 @@ def run_source(store: Store, rules: Rules, source: Source, backoff: Backoff,
         if listen is None:
             raise ListenerError(f"source '{source.name}': no listener for type '{source.type}' yet")
         for page in listen(source, store.get_cursor(source.name), rules):
+            for key in page.deleted:  # before the page: its cursor must not pass a deletion not yet marked
+                store.mark_deleted(key, actor=f"source:{source.name}", reason="deleted upstream")
             outcome.new += store.save_page(source.name, page.mentions, page.cursor)
             outcome.fetched += len(page.mentions)
             if stop():

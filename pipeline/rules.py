@@ -75,6 +75,8 @@ class Source(Strict):
     mode: Literal["search", "submissions", "comments"] = "search"
     timeout: Duration = timedelta(seconds=20)
     max_items: int = Field(default=500, ge=1, le=100_000)
+    idle: Duration = timedelta(seconds=5)   # streams (bluesky): a cycle ends after this long without events
+    profiles: bool = True                   # bluesky: look authors up on the public AppView
 
     @model_validator(mode="after")
     def _needs_per_type(self) -> "Source":
