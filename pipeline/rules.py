@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
+
+from . import transparency_cues
 
 DEFAULT_RULES = "rules.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
@@ -166,12 +169,49 @@ class Models(Strict):
     tasks: TaskModels = TaskModels()
 
 
+class Coordination(Strict):
+    """When near-identical posts from several accounts count as coordinated (pipeline/transparency.py)."""
+    window: Duration = timedelta(hours=1)               # all posts of a group fall within this span
+    min_accounts: int = Field(default=3, ge=2)          # distinct accounts needed
+    similarity: float = Field(default=0.5, gt=0, le=1)  # word and word-pair overlap (Jaccard) of two posts
+    min_score: float = Field(default=2.5, ge=0)         # sum of account weights: young, few-follower accounts weigh 1
+    young_account: Duration = timedelta(days=90)        # astroturf accounts are often aged a few weeks first
+    few_followers: int = Field(default=100, ge=0)
+
+
+class Transparency(Strict):
+    """Cues for transparency risks. Each list given here is added to the built-in EN/FR list of the same
+    name (pipeline/transparency_cues.py); `remove` drops built-in phrases that misfire for you."""
+    model_config = ConfigDict(validate_default=True)
+    remove: StringList = []
+    disclosure_markers: StringList = []
+    promotion_cues: StringList = []
+    affiliate_domains: StringList = []
+    link_shorteners: StringList = []
+    affiliate_params: StringList = []
+    affiliation_disclosures: StringList = []
+    praise_cues: StringList = []
+    independence_claims: StringList = []
+    accusation_phrases: StringList = []
+    accusation_targets: StringList = []
+    accusation_words: StringList = []
+    coordination: Coordination = Coordination()
+
+    @field_validator(*transparency_cues.LISTS, mode="after")
+    @classmethod
+    def _add_defaults(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        dropped = {phrase.casefold() for phrase in info.data.get("remove", [])}
+        merged = dict.fromkeys([*getattr(transparency_cues, info.field_name.upper()), *value])
+        return [phrase for phrase in merged if phrase.casefold() not in dropped]
+
+
 class Rules(Strict):
     brands: list[Brand] = Field(min_length=1)
     sources: list[Source] = []
     queue: Queue = Queue()
     goals: list[Goal] = []
     models: Models = Models()
+    transparency: Transparency = Transparency()
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Rules":
