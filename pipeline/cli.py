@@ -332,17 +332,22 @@ def delete(keys, db, purge, reason, actor):
         raise click.ClickException(f"not stored: {', '.join(missing)} (keys look like twitter:123)")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--rules", "rules_file", help=RULES_HELP)
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
 @click.option("--no-speed", is_flag=True, help="Skip the throughput measurements.")
-def bench(rules_file, data, no_speed):
+@click.pass_context
+def bench(ctx, rules_file, data, no_speed):
     """Quality on the public test splits next to published anchors, peers, throughput, memory.
+
+    With a subcommand, another benchmark (`ecoute bench queue`).
 
     \b
     Example:
       ecoute bench > bench.txt
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from .bench import run
     from .train import DEFAULT_DATA
 
@@ -350,6 +355,23 @@ def bench(rules_file, data, no_speed):
     if not (source / "umsab").is_dir():
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
     run(_rules(rules_file), source, click.echo, speed=not no_speed)
+
+
+@bench.command("queue")
+@click.option("--db", help="Store to fill and use (default: a temporary SQLite file).")
+@click.option("--open-items", default=100_000, show_default=True, help="Open cases in the store.")
+@click.option("--agents", default=20, show_default=True, help="Concurrent agents.")
+@click.option("--seconds", default=30.0, show_default=True, help="How long the agents work.")
+def bench_queue(db, open_items, agents, seconds):
+    """The desk under load: first queue page time, then agents claiming, replying, resolving at once.
+
+    \b
+    Example:
+      ecoute bench queue --open-items 100000 --agents 20 --seconds 30 --db postgresql+psycopg://127.0.0.1/ecoute
+    """
+    from .bench_queue import run
+
+    run(db, open_items, agents, seconds, click.echo)
 
 
 @main.command()

@@ -57,7 +57,7 @@ def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, i
             return classified, queued
         ctx = ctx or Context(rules, load_models(rules))
         labels = label(pending, ctx)
-        queued += store.save_labels(labels, rules.queue.first_response_sla.total_seconds(), rules.queue.min_priority)
+        queued += store.save_labels(labels, rules.queue)
         classified += len(labels)
         log.info("classified %d mentions, %d queued so far", classified, queued)
 

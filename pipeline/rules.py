@@ -9,9 +9,12 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
@@ -91,10 +94,87 @@ class Source(Strict):
         return self
 
 
+def _clock(value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
+        hours, minutes = (int(part) for part in value.strip().split(":"))
+        if hours == 24 and minutes == 0:
+            return None
+        return dt_time(hours, minutes)
+    if isinstance(value, int) and not isinstance(value, bool):   # YAML 1.1 reads 08:00 as 480 (sexagesimal)
+        return dt_time(*divmod(value, 60)) if 0 <= value < 24 * 60 else value
+    return value
+
+
+Clock = Annotated[dt_time | None, BeforeValidator(_clock)]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WorkingHours(Strict):
+    """When the SLA clock runs: these days, from `start` to `end` local time (in `queue.timezone`)."""
+    days: list[Literal[WEEKDAYS]] = list(WEEKDAYS[:5])
+    start: Clock = dt_time(9, 0)
+    end: Clock = dt_time(18, 0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "WorkingHours":
+        if self.end is not None and self.start is not None and self.end <= self.start:
+            raise ValueError(f"'end' ({self.end:%H:%M}) must be after 'start' ({self.start:%H:%M})")
+        if not self.days:
+            raise ValueError("'days' needs at least one working day")
+        return self
+
+
+class Band(Strict):
+    """A priority band with its own targets: the first band whose `min_priority` a case reaches applies."""
+    name: str = Field(min_length=1)
+    min_priority: int = Field(ge=0, le=100)
+    first_response: Duration
+    resolution: Duration | None = None
+
+
+class SeverityWeights(Strict):
+    disapproval: float = 4
+    accusation: float = 8
+    blame: float = 10
+
+
+class Weights(Strict):
+    """Points each signal adds to a mention's priority (the total is capped at 100)."""
+    complaint: float = 45          # × complaint probability
+    negative: float = 15           # × negative probability, when the sentiment is negative
+    question: float = 15           # an open question
+    severity: SeverityWeights = SeverityWeights()
+    reach: float = 20              # × log-scaled followers, full at queue.followers_for_max_reach
+    transparency: float = 10       # per transparency risk
+    crisis: float = 15             # the mention belongs to an alert (spike)
+
+
 class Queue(Strict):
     first_response_sla: Duration = timedelta(hours=1)
+    resolution_sla: Duration = timedelta(days=1)
     min_priority: int = Field(default=0, ge=0, le=100)
     followers_for_max_reach: int = Field(default=100_000, gt=0)
+    timezone: str = "UTC"
+    working_hours: WorkingHours | None = None     # None: the SLA clock runs around the clock
+    bands: list[Band] = []                        # none: every case gets first_response_sla / resolution_sla
+    due_soon: Duration = timedelta(minutes=15)    # an item this close to its SLA stands out
+    weights: Weights = Weights()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'") from None
+        return value
+
+    def band(self, priority: int) -> Band:
+        for band in sorted(self.bands, key=lambda b: -b.min_priority):
+            if priority >= band.min_priority:
+                return band
+        return Band(name="default", min_priority=0, first_response=self.first_response_sla,
+                    resolution=self.resolution_sla)
 
 
 class Goal(Strict):

@@ -26,7 +26,6 @@ from .text import author_is, detect_language, mentioned_brands, mentioned_compet
 log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at")
 SENTIMENTS = ("negative", "neutral", "positive")
-SEVERITY_POINTS = {"disapproval": 4, "accusation": 8, "blame": 10}   # Jin & Aletras: stronger reproach, sooner
 HEAD_TASKS = ("sentiment", "complaint")   # what the trained heads predict; `models.tasks` may replace each
 QUESTION_START = re.compile(
     r"^\s*(how|what|when|where|why|who|which|does|do|did|is|are|can|could|will|would|should|has|have|anyone|"
@@ -228,29 +227,37 @@ def _followers(n: float) -> str:
 
 
 def score_priority(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """0–100: complaint likelihood, negativity, a question waiting, the author's reach, risks."""
-    full_reach = math.log10(1 + ctx.rules.queue.followers_for_max_reach)
+    """0–100 from the weights in rules.yaml `queue.weights`: complaint likelihood, negativity, a question
+    waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`."""
+    queue = ctx.rules.queue
+    w = queue.weights
+    full_reach = math.log10(1 + queue.followers_for_max_reach)
 
     def score(row):
         followers = row["author_followers"] if pd.notna(row["author_followers"]) else 0
         reach = min(1.0, math.log10(1 + max(0, followers)) / full_reach)
+        severity = row["severity"] if isinstance(row["severity"], str) else None
         parts = [
-            (45 * row["complaint_score"], f"complaint {row['complaint_score']:.2f}" if row["complaint"] else None),
-            (15 * row["negative_score"], f"negative {row['negative_score']:.2f}"
+            (w.complaint * row["complaint_score"], f"complaint {row['complaint_score']:.2f}" if row["complaint"] else None),
+            (w.negative * row["negative_score"], f"negative {row['negative_score']:.2f}"
              if row["sentiment"] == "negative" else None),
-            (15 if row["intent"] == "question" else 0, "question" if row["intent"] == "question" else None),
-            (SEVERITY_POINTS.get(row["severity"], 0), f"severity {row['severity'].replace('_', ' ')}"
-             if isinstance(row["severity"], str) and row["severity"] != "no_explicit_reproach" else None),
-            (20 * reach, f"{_followers(followers)} followers" if followers >= 1000 else None),
-            (10 * len(row["transparency"]), ", ".join(row["transparency"]) or None),
+            (w.question if row["intent"] == "question" else 0, "question" if row["intent"] == "question" else None),
+            (getattr(w.severity, severity, 0) if severity else 0,
+             f"severity {severity.replace('_', ' ')}" if severity and severity != "no_explicit_reproach" else None),
+            (w.reach * reach, f"{_followers(followers)} followers" if followers >= 1000 else None),
+            (w.transparency * len(row["transparency"]), ", ".join(_risk_kind(r) for r in row["transparency"]) or None),
         ]
         total = sum(p for p, _ in parts) if row["relevant"] else 0
-        return int(round(min(100, total))), [r for _, r in parts if r]
+        return int(round(max(0, min(100, total)))), [r for _, r in parts if r]
 
     scored = _each(frame, "priority", score, (0, []))
     frame["priority"] = [s for s, _ in scored]
     frame["reasons"] = [r for _, r in scored]
     return frame
+
+
+def _risk_kind(risk) -> str:
+    return risk if isinstance(risk, str) else getattr(risk, "kind", str(risk))
 
 
 STAGES: tuple[Stage, ...] = (

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, Iterable
 
 import pandas as pd
 import sqlalchemy as sa
@@ -17,8 +17,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from .mention import Labels, Mention
 
+if TYPE_CHECKING:
+    from .rules import Queue
+    from .sla import Calendar
+
 DEFAULT_DB = "ecoute.db"
-OPEN_STATUSES = ("new", "claimed")
+OPEN_STATUSES = ("new", "claimed", "replied")     # a case still needs the desk
+STATUSES = (*OPEN_STATUSES, "resolved", "dismissed")
+DISMISS_REASONS = ("spam", "irrelevant", "duplicate", "other")
 
 metadata = sa.MetaData()
 
@@ -78,6 +84,38 @@ queue_items = sa.Table(
     sa.Column("claimed_at", sa.DateTime),
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # a queue item is a case: every mention of one author in one thread (0005_cases)
+    sa.Column("case_key", sa.String(400), index=True),
+    sa.Column("band", sa.String(40)),
+    sa.Column("first_response_at", sa.DateTime),
+    sa.Column("resolve_due_at", sa.DateTime),
+    sa.Column("snoozed_until", sa.DateTime),
+    sa.Column("dismiss_reason", sa.String(40)),
+    sa.Column("reply_id", sa.String(200)),
+    sa.Column("reply_url", sa.Text),
+    sa.Column("last_error", sa.Text),
+)
+
+# the queue's order: the top new case is the first entry of this index (claim_next, the first page)
+sa.Index("ix_queue_items_pick", queue_items.c.status, queue_items.c.priority.desc(), queue_items.c.due_at)
+
+case_mentions = sa.Table(
+    "case_mentions", metadata,
+    sa.Column("mention_key", sa.String(300), sa.ForeignKey("mentions.key"), primary_key=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("queue_items.id"), nullable=False, index=True),
+    sa.Column("added_at", sa.DateTime, nullable=False),
+)
+
+case_events = sa.Table(
+    "case_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("queue_items.id"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(120), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),   # opened, mention, reopened, claim, reply, …
+    sa.Column("mention_key", sa.String(300)),
+    sa.Column("text", sa.Text),                         # a note or a reply as sent
+    sa.Column("detail", sa.Text),                       # JSON
 )
 
 cursors = sa.Table(
@@ -133,8 +171,32 @@ def _category_severity(conn: Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE classifications ADD COLUMN {column} VARCHAR(40)"))
 
 
+CASE_COLUMNS = {"case_key": "VARCHAR(400)", "band": "VARCHAR(40)", "first_response_at": "TIMESTAMP",
+                "resolve_due_at": "TIMESTAMP", "snoozed_until": "TIMESTAMP", "dismiss_reason": "VARCHAR(40)",
+                "reply_id": "VARCHAR(200)", "reply_url": "TEXT", "last_error": "TEXT"}
+
+
+def _cases(conn: Connection) -> None:
+    """Queue items become cases: grouped mentions, a timeline, SLA and reply fields."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("queue_items")}
+    for column, kind in CASE_COLUMNS.items():
+        if column not in have:
+            conn.execute(sa.text(f"ALTER TABLE queue_items ADD COLUMN {column} {kind}"))
+    if "case_key" not in have:
+        conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_queue_items_case_key ON queue_items (case_key)"))
+    metadata.create_all(conn, tables=[case_mentions, case_events])
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_queue_items_pick ON queue_items (status, priority DESC, due_at)"))
+    conn.execute(queue_items.update().where(queue_items.c.case_key.is_(None))
+                 .values(case_key=queue_items.c.mention_key))
+    linked = sa.select(case_mentions.c.mention_key)
+    conn.execute(case_mentions.insert().from_select(
+        ["mention_key", "case_id", "added_at"],
+        sa.select(queue_items.c.mention_key, queue_items.c.id, queue_items.c.created_at)
+        .where(queue_items.c.mention_key.not_in(linked))))
+
+
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
-              ("0003_category_severity", _category_severity))
+              ("0003_category_severity", _category_severity), ("0005_cases", _cases))
 
 
 class QueueConflict(Exception):
@@ -209,13 +271,21 @@ class Store:
                 c.execute(self._upsert(mentions, rows[start:start + 500], ["key"]))
             return len(set(keys) - known)
 
-    def save_labels(self, labels: Iterable[Labels], sla_seconds: float, min_priority: int = 0,
+    def save_labels(self, labels: Iterable[Labels], sla: "Queue | float", min_priority: int | None = None,
                     conn: Connection | None = None) -> int:
-        """Store classifications and put every mention that needs a response in the queue.
+        """Store classifications and put every mention that needs a response into a case.
 
-        A mention already queued keeps its status (an agent's claim is never reset by a rerun).
-        Returns how many queue items were added.
+        `sla` is the rules' `queue:` section (bands, working hours) or a first-response target in
+        seconds. Mentions of one author in one thread share a case; a new one reopens a replied,
+        resolved or dismissed case. An agent's claim is never reset by a rerun. Returns how many
+        mentions were added to cases.
         """
+        from .rules import Queue
+        from .sla import add_working_time
+
+        queue = sla if isinstance(sla, Queue) else Queue(first_response_sla=timedelta(seconds=float(sla)))
+        floor = queue.min_priority if min_priority is None else min_priority
+        calendar = calendar_of(queue)
         labels = list(labels)
         if not labels:
             return 0
@@ -224,17 +294,74 @@ class Store:
             rows = [_labels_row(lab, now) for lab in labels]
             for start in range(0, len(rows), 500):
                 c.execute(self._upsert(classifications, rows[start:start + 500], ["mention_key"]))
-            wanted = [lab for lab in labels if lab.needs_response and lab.priority >= min_priority]
-            created = self._created_at(c, [lab.mention_key for lab in wanted])
+            wanted = [lab for lab in labels if lab.needs_response and lab.priority >= floor]
+            info = self._mention_info(c, [lab.mention_key for lab in wanted])
+            linked = self._linked(c, [lab.mention_key for lab in wanted])
             added = 0
             for lab in wanted:
-                start_time = created.get(lab.mention_key) or now
-                result = c.execute(self._upsert(queue_items, [{
-                    "mention_key": lab.mention_key, "status": "new", "priority": lab.priority,
-                    "due_at": start_time + pd.Timedelta(seconds=sla_seconds).to_pytimedelta(),
-                    "created_at": now, "updated_at": now}], ["mention_key"], update=False))
-                added += result.rowcount or 0
+                if lab.mention_key in linked:
+                    case_id = linked[lab.mention_key]
+                    c.execute(queue_items.update().where(queue_items.c.id == case_id,
+                                                         queue_items.c.priority < lab.priority)
+                              .values(priority=lab.priority, updated_at=now))
+                    continue
+                mention = info.get(lab.mention_key, {})
+                posted = mention.get("created_at") or now
+                band = queue.band(lab.priority)
+                due = add_working_time(posted, band.first_response, calendar)
+                resolve_due = add_working_time(posted, band.resolution or queue.resolution_sla, calendar)
+                key = case_key(lab.mention_key, mention)
+                case = c.execute(sa.select(queue_items).where(queue_items.c.case_key == key)
+                                 .order_by(queue_items.c.id.desc()).limit(1)).mappings().first()
+                if case is None:
+                    case_id = c.execute(queue_items.insert().values(
+                        mention_key=lab.mention_key, case_key=key, status="new", priority=lab.priority,
+                        band=band.name, due_at=due, resolve_due_at=resolve_due, created_at=now,
+                        updated_at=now)).inserted_primary_key[0]
+                    self._event(c, case_id, "system", "opened", lab.mention_key)
+                else:
+                    case_id = case["id"]
+                    values = {"priority": max(case["priority"], lab.priority), "updated_at": now,
+                              "mention_key": lab.mention_key}
+                    if case["status"] not in ("new", "claimed"):
+                        values.update(status="claimed" if case["assignee"] else "new", due_at=due,
+                                      resolve_due_at=resolve_due, first_response_at=None, resolved_at=None,
+                                      dismiss_reason=None, snoozed_until=None, band=band.name)
+                        self._event(c, case_id, "system", "reopened", lab.mention_key,
+                                    detail={"was": case["status"]})
+                    c.execute(case_mentions.insert().values(mention_key=lab.mention_key, case_id=case_id,
+                                                            added_at=now))
+                    c.execute(queue_items.update().where(queue_items.c.id == case_id).values(**values))
+                    linked[lab.mention_key] = case_id
+                    added += 1
+                    continue
+                c.execute(case_mentions.insert().values(mention_key=lab.mention_key, case_id=case_id, added_at=now))
+                linked[lab.mention_key] = case_id
+                added += 1
             return added
+
+    def _mention_info(self, c: Connection, keys: list[str]) -> dict[str, dict]:
+        out = {}
+        for start in range(0, len(keys), 500):
+            query = (sa.select(mentions.c.key, mentions.c.created_at, mentions.c.source, mentions.c.author,
+                               mentions.c.thread_id, mentions.c.parent_id)
+                     .where(mentions.c.key.in_(keys[start:start + 500])))
+            out.update({row.key: dict(row._mapping) for row in c.execute(query)})
+        return out
+
+    def _linked(self, c: Connection, keys: list[str]) -> dict[str, int]:
+        out = {}
+        for start in range(0, len(keys), 500):
+            query = sa.select(case_mentions.c.mention_key, case_mentions.c.case_id).where(
+                case_mentions.c.mention_key.in_(keys[start:start + 500]))
+            out.update({k: v for k, v in c.execute(query)})
+        return out
+
+    def _event(self, c: Connection, case_id: int, actor: str, kind: str, mention_key: str | None = None,
+               text: str | None = None, detail: dict | None = None) -> None:
+        c.execute(case_events.insert().values(case_id=case_id, at=utcnow(), actor=actor, kind=kind,
+                                              mention_key=mention_key, text=text,
+                                              detail=json.dumps(detail, ensure_ascii=False) if detail else None))
 
     def _created_at(self, c: Connection, keys: list[str]) -> dict[str, datetime]:
         out = {}
@@ -267,45 +394,136 @@ class Store:
     # -- queue ----------------------------------------------------------------------------
 
     def queue(self, statuses: tuple[str, ...] = OPEN_STATUSES, brand: str | None = None,
-              limit: int = 500) -> pd.DataFrame:
-        """Open queue items, highest priority first, oldest first among equals."""
+              limit: int = 500, *, source: str | None = None, lang: str | None = None,
+              intent: str | None = None, category: str | None = None, assignee: str | None = None,
+              include_snoozed: bool = False, now: datetime | None = None) -> pd.DataFrame:
+        """Open cases, highest priority first, then the one due soonest; each with its latest mention
+        (`mention_key` follows the newest mention of the case).
+
+        Filters match the dashboard's: brand, source, language, intent, category, assignee
+        ('' for unassigned). Snoozed cases stay out until their time comes.
+        """
+        now = now or utcnow()
+        count = (sa.select(sa.func.count()).where(case_mentions.c.case_id == queue_items.c.id)
+                 .correlate(queue_items).scalar_subquery())
         query = (sa.select(queue_items.c.id, queue_items.c.status, queue_items.c.priority,
-                           queue_items.c.assignee, queue_items.c.due_at, queue_items.c.claimed_at,
-                           mentions.c.key, mentions.c.source, mentions.c.url, mentions.c.author,
+                           queue_items.c.assignee, queue_items.c.due_at, queue_items.c.resolve_due_at,
+                           queue_items.c.claimed_at, queue_items.c.first_response_at, queue_items.c.band,
+                           queue_items.c.snoozed_until, queue_items.c.last_error, queue_items.c.case_key,
+                           count.label("mentions"), mentions.c.key, mentions.c.source, mentions.c.url, mentions.c.author,
                            mentions.c.author_followers, mentions.c.created_at, mentions.c.title, mentions.c.text,
                            classifications.c.lang, classifications.c.brands, classifications.c.sentiment,
                            classifications.c.intent, classifications.c.category, classifications.c.severity,
-                           classifications.c.complaint_score, classifications.c.reasons)
+                           classifications.c.complaint_score, classifications.c.transparency,
+                           classifications.c.reasons)
                  .select_from(queue_items.join(mentions, mentions.c.key == queue_items.c.mention_key)
                               .join(classifications, classifications.c.mention_key == mentions.c.key))
                  .where(queue_items.c.status.in_(statuses), mentions.c.deleted_at.is_(None))
-                 .order_by(queue_items.c.priority.desc(), mentions.c.created_at.asc()).limit(limit))
+                 .order_by(queue_items.c.priority.desc(), queue_items.c.due_at.asc(), queue_items.c.id.asc())
+                 .limit(limit))
+        if not include_snoozed:
+            query = query.where(sa.or_(queue_items.c.snoozed_until.is_(None), queue_items.c.snoozed_until <= now))
         if brand:
             query = query.where(classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False)))
+        for column, value in ((mentions.c.source, source), (classifications.c.lang, lang),
+                              (classifications.c.intent, intent), (classifications.c.category, category)):
+            if value:
+                query = query.where(column == value)
+        if assignee is not None:
+            query = query.where(queue_items.c.assignee.is_(None) if assignee == "" else
+                                queue_items.c.assignee == assignee)
         with self.engine.connect() as c:
             frame = pd.read_sql(query, c)
-        for column in ("brands", "reasons"):
-            frame[column] = frame[column].map(json.loads)
+        for column in ("brands", "reasons", "transparency"):
+            frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else [])
         return frame
 
+    # -- case workflow: new → claimed → replied → resolved, or dismissed ------------------------
+
     def claim(self, item_id: int, agent: str) -> None:
-        """Atomically claim a new item; raises QueueConflict naming who holds it otherwise."""
+        """Atomically claim a new case; raises QueueConflict naming who holds it otherwise."""
         now = utcnow()
         with self.engine.begin() as c:
             result = c.execute(queue_items.update()
                                .where(queue_items.c.id == item_id, queue_items.c.status == "new")
                                .values(status="claimed", assignee=agent, claimed_at=now, updated_at=now))
             if result.rowcount != 1:
-                row = c.execute(sa.select(queue_items.c.status, queue_items.c.assignee)
-                                .where(queue_items.c.id == item_id)).first()
-                if row is None:
-                    raise QueueConflict(f"queue item {item_id} does not exist")
-                holder = f" by {row.assignee}" if row.assignee else ""
-                raise QueueConflict(f"queue item {item_id} is already {row.status}{holder}")
-            self._audit(c, agent, "claim", queue_item_id=item_id)
+                raise self._conflict(c, item_id, "claim")
+            self._did(c, agent, "claim", item_id)
+
+    def claim_next(self, agent: str, brand: str | None = None) -> int | None:
+        """Claim the top new case (what 'Next' does); None when the queue is empty.
+
+        PostgreSQL locks the row with SELECT … FOR UPDATE SKIP LOCKED, so concurrent agents take
+        different cases without waiting; SQLite serialises writers, and the conditional UPDATE
+        (status still 'new') means a case is never claimed twice.
+        """
+        now = utcnow()
+        for _ in range(20):
+            with self.engine.begin() as c:
+                pick = (sa.select(queue_items.c.id).where(queue_items.c.status == "new",
+                                                          sa.or_(queue_items.c.snoozed_until.is_(None),
+                                                                 queue_items.c.snoozed_until <= now))
+                        .order_by(queue_items.c.priority.desc(), queue_items.c.due_at.asc(), queue_items.c.id.asc())
+                        .limit(1))
+                if brand:
+                    pick = pick.where(queue_items.c.mention_key.in_(
+                        sa.select(classifications.c.mention_key).where(
+                            classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False)))))
+                if self.engine.dialect.name == "postgresql":
+                    pick = pick.with_for_update(skip_locked=True)
+                item_id = c.scalar(pick)
+                if item_id is None:
+                    return None
+                result = c.execute(queue_items.update()
+                                   .where(queue_items.c.id == item_id, queue_items.c.status == "new")
+                                   .values(status="claimed", assignee=agent, claimed_at=now, updated_at=now))
+                if result.rowcount == 1:
+                    self._did(c, agent, "claim", item_id)
+                    return int(item_id)
+        return None
+
+    def reassign(self, item_id: int, to: str, by: str) -> None:
+        now = utcnow()
+        with self.engine.begin() as c:
+            result = c.execute(queue_items.update().where(queue_items.c.id == item_id,
+                                                          queue_items.c.status.in_(OPEN_STATUSES))
+                               .values(assignee=to, updated_at=now, claimed_at=sa.func.coalesce(
+                                   queue_items.c.claimed_at, now),
+                                       status=sa.case((queue_items.c.status == "new", "claimed"),
+                                                      else_=queue_items.c.status)))
+            if result.rowcount != 1:
+                raise self._conflict(c, item_id, "reassign")
+            self._did(c, by, "reassign", item_id, detail={"to": to})
+
+    def replied(self, item_id: int, agent: str, text: str, reply_id: str | None = None,
+                reply_url: str | None = None) -> None:
+        """The agent answered (through the platform, or by hand): first response time stops."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            result = c.execute(queue_items.update()
+                               .where(queue_items.c.id == item_id, queue_items.c.status.in_(OPEN_STATUSES))
+                               .values(status="replied", assignee=sa.func.coalesce(queue_items.c.assignee, agent),
+                                       claimed_at=sa.func.coalesce(queue_items.c.claimed_at, now),
+                                       first_response_at=sa.func.coalesce(queue_items.c.first_response_at, now),
+                                       reply_id=reply_id, reply_url=reply_url, last_error=None, updated_at=now))
+            if result.rowcount != 1:
+                raise self._conflict(c, item_id, "reply to")
+            self._did(c, agent, "reply", item_id, text=text,
+                      detail={k: v for k, v in (("reply_id", reply_id), ("reply_url", reply_url)) if v} or None)
+
+    def reply_failed(self, item_id: int, agent: str, text: str, error: str) -> None:
+        """Posting failed: the case stays with the agent, the error is shown on it; never 'replied'."""
+        now = utcnow()
+        with self.engine.begin() as c:
+            c.execute(queue_items.update().where(queue_items.c.id == item_id, queue_items.c.status == "new")
+                      .values(status="claimed", assignee=agent, claimed_at=now))
+            c.execute(queue_items.update().where(queue_items.c.id == item_id)
+                      .values(last_error=error[:2000], updated_at=now))
+            self._did(c, agent, "reply_failed", item_id, text=text, detail={"error": error[:2000]})
 
     def resolve(self, item_id: int, agent: str, note: str = "") -> None:
-        """Close an open item (new or claimed); a note is kept in the audit log."""
+        """Close an open case; a note is kept on its timeline and in the audit log."""
         now = utcnow()
         with self.engine.begin() as c:
             result = c.execute(queue_items.update()
@@ -314,7 +532,90 @@ class Store:
                                        assignee=sa.func.coalesce(queue_items.c.assignee, agent)))
             if result.rowcount != 1:
                 raise QueueConflict(f"queue item {item_id} is not open")
-            self._audit(c, agent, "resolve", queue_item_id=item_id, detail={"note": note} if note else None)
+            self._did(c, agent, "resolve", item_id, text=note or None, detail={"note": note} if note else None)
+
+    def dismiss(self, item_id: int, agent: str, reason: str, note: str = "") -> None:
+        """Close without an answer (spam, irrelevant, duplicate, other); the reason is kept."""
+        if reason not in DISMISS_REASONS:
+            raise ValueError(f"dismiss reason must be one of {', '.join(DISMISS_REASONS)}, got {reason!r}")
+        now = utcnow()
+        with self.engine.begin() as c:
+            result = c.execute(queue_items.update()
+                               .where(queue_items.c.id == item_id, queue_items.c.status.in_(OPEN_STATUSES))
+                               .values(status="dismissed", dismiss_reason=reason, resolved_at=now, updated_at=now,
+                                       assignee=sa.func.coalesce(queue_items.c.assignee, agent)))
+            if result.rowcount != 1:
+                raise QueueConflict(f"queue item {item_id} is not open")
+            self._did(c, agent, "dismiss", item_id, text=note or None, detail={"reason": reason})
+
+    def snooze(self, item_id: int, agent: str, until: datetime) -> None:
+        """Hide an open case from the queue until `until` (UTC)."""
+        with self.engine.begin() as c:
+            result = c.execute(queue_items.update()
+                               .where(queue_items.c.id == item_id, queue_items.c.status.in_(OPEN_STATUSES))
+                               .values(snoozed_until=_naive(until), updated_at=utcnow()))
+            if result.rowcount != 1:
+                raise QueueConflict(f"queue item {item_id} is not open")
+            self._did(c, agent, "snooze", item_id, detail={"until": _naive(until).isoformat()})
+
+    def note(self, item_id: int, agent: str, text: str) -> None:
+        """An internal note on the case's timeline (never sent to the customer)."""
+        if not text.strip():
+            raise ValueError("a note needs some text")
+        with self.engine.begin() as c:
+            if c.scalar(sa.select(queue_items.c.id).where(queue_items.c.id == item_id)) is None:
+                raise QueueConflict(f"queue item {item_id} does not exist")
+            self._did(c, agent, "note", item_id, text=text)
+
+    def bulk(self, action: str, item_ids: Iterable[int], agent: str, **options: Any) -> dict[int, str | None]:
+        """Apply one action to many cases; per case None (done) or why it was not."""
+        method = {"claim": self.claim, "resolve": self.resolve, "dismiss": self.dismiss, "snooze": self.snooze,
+                  "reassign": lambda i, a, **o: self.reassign(i, o.pop("to"), a)}.get(action)
+        if method is None:
+            raise ValueError(f"unknown bulk action {action!r}")
+        out: dict[int, str | None] = {}
+        for item_id in item_ids:
+            try:
+                method(int(item_id), agent, **options)
+                out[int(item_id)] = None
+            except (QueueConflict, ValueError) as exc:
+                out[int(item_id)] = str(exc)
+        return out
+
+    def case(self, item_id: int) -> dict:
+        """A case with its mentions (and their labels) and every action, in time order, like a CRM record."""
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(queue_items).where(queue_items.c.id == item_id)).mappings().first()
+            if row is None:
+                raise QueueConflict(f"queue item {item_id} does not exist")
+            posts = pd.read_sql(
+                sa.select(mentions.c.key, mentions.c.created_at.label("at"), mentions.c.author.label("actor"),
+                          mentions.c.text, mentions.c.url, classifications.c.intent, classifications.c.category,
+                          classifications.c.severity, classifications.c.sentiment, classifications.c.priority)
+                .select_from(case_mentions.join(mentions, mentions.c.key == case_mentions.c.mention_key)
+                             .outerjoin(classifications, classifications.c.mention_key == mentions.c.key))
+                .where(case_mentions.c.case_id == item_id), c)
+            events = pd.read_sql(sa.select(case_events).where(case_events.c.case_id == item_id), c)
+        posts["kind"] = "mention"
+        events = events.rename(columns={"mention_key": "key"})
+        timeline = pd.concat([posts, events.drop(columns=["id", "case_id"])], ignore_index=True)
+        timeline["at"] = pd.to_datetime(timeline["at"])
+        timeline = timeline.sort_values(["at", "kind"], kind="stable").reset_index(drop=True)
+        return {**dict(row), "timeline": timeline}
+
+    def _did(self, c: Connection, actor: str, action: str, item_id: int, text: str | None = None,
+             detail: dict | None = None) -> None:
+        """An agent's action: on the case's timeline and in the audit log."""
+        self._event(c, item_id, actor, action, text=text, detail=detail)
+        self._audit(c, actor, action, queue_item_id=item_id, detail=detail)
+
+    def _conflict(self, c: Connection, item_id: int, verb: str) -> "QueueConflict":
+        row = c.execute(sa.select(queue_items.c.status, queue_items.c.assignee)
+                        .where(queue_items.c.id == item_id)).first()
+        if row is None:
+            return QueueConflict(f"queue item {item_id} does not exist")
+        holder = f" by {row.assignee}" if row.assignee else ""
+        return QueueConflict(f"queue item {item_id} is already {row.status}{holder}")
 
     def audit(self, limit: int = 200) -> pd.DataFrame:
         with self.engine.connect() as c:
@@ -433,6 +734,25 @@ class Store:
 
             return nullcontext(conn)
         return self.engine.begin()
+
+
+def case_key(mention_key: str, mention: dict) -> str:
+    """One case per author per thread on a source; a mention without an author is a case of its own."""
+    author = (mention.get("author") or "").strip().lower().lstrip("@")
+    if not author:
+        return mention_key
+    thread = mention.get("thread_id") or ""
+    return f"{mention.get('source') or mention_key.split(':', 1)[0]}:{author}:{thread}"
+
+
+def calendar_of(queue) -> "Calendar":
+    from .sla import DAYS, Calendar
+
+    hours = queue.working_hours
+    if hours is None:
+        return Calendar(tz=queue.timezone)
+    return Calendar(tz=queue.timezone, days=tuple(hours.days), start=hours.start or datetime.min.time(),
+                    end=hours.end)
 
 
 def _mention_row(m: Mention) -> dict:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,31 @@ def rules(rules_file):
 @pytest.fixture
 def db(tmp_path) -> str:
     return str(tmp_path / "test.db")
+
+
+PG_URL = os.environ.get("ECOUTE_TEST_PG")   # set by .ci/run from .ci/postgres.sh
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
+    not PG_URL, reason="no PostgreSQL: export ECOUTE_TEST_PG=$(.ci/postgres.sh)"))]
+
+
+def fresh_database(backend: str, tmp_path: Path) -> str:
+    """A new empty store URL: a SQLite file, or a new database on the test PostgreSQL cluster."""
+    if backend == "sqlite":
+        return str(tmp_path / "test.db")
+    import sqlalchemy as sa
+
+    name = f"ecoute_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return str(sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_db(request, tmp_path) -> str:
+    """Run the test on SQLite and, when ECOUTE_TEST_PG is set, on PostgreSQL too."""
+    return fresh_database(request.param, tmp_path)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def filled_db(tmp_path, monkeypatch, rules_file):
     labels = [Labels(m.key, "en", True, ("Aerolia",), "negative" if i % 2 else "positive", 0.8,
                      i < 3, 0.9 if i < 3 else 0.1, "complaint" if i < 3 else "praise", i < 3, 90 - i,
                      reasons=("complaint 0.90",), model="test") for i, m in enumerate(mentions)]
-    store.save_labels(labels, sla_seconds=3600)
+    store.save_labels(labels, sla=3600)
     monkeypatch.setenv("ECOUTE_DB", db)
     monkeypatch.setenv("ECOUTE_RULES", str(rules_file))
     return db

@@ -81,7 +81,7 @@ def test_category_and_severity_are_stored_and_old_stores_are_migrated(tmp_path, 
     store = Store(str(db))
     mention = m(9, "@aerolia lost my bag and nobody answers the phone, third week now")
     store.save_mentions([mention])
-    store.save_labels(label([mention], ctx), sla_seconds=3600)
+    store.save_labels(label([mention], ctx), sla=3600)
     row = store.mention_rows().iloc[0]
     assert row["category"] in CATEGORIES and row["severity"] in SEVERITIES
     item = store.queue().iloc[0]

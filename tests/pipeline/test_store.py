@@ -7,6 +7,12 @@ from pipeline.mention import Labels, Mention
 from pipeline.store import QueueConflict, Store
 
 
+@pytest.fixture
+def db(backend_db):
+    """Every storage test runs on SQLite and, with ECOUTE_TEST_PG, on PostgreSQL."""
+    return backend_db
+
+
 def mention(i: int, **extra) -> Mention:
     return Mention(source="twitter", source_id=str(i), text=f"post {i}",
                    created_at=datetime(2026, 11, 1, 12, i % 60, tzinfo=timezone.utc), **extra)
@@ -38,11 +44,11 @@ def test_queue_is_ordered_by_priority_and_a_rerun_keeps_claims(store):
     ms = [mention(i) for i in range(3)]
     store.save_mentions(ms)
     assert store.save_labels([labels(ms[0], priority=10), labels(ms[1], priority=90),
-                              labels(ms[2], needs_response=False)], sla_seconds=3600) == 2
+                              labels(ms[2], needs_response=False)], sla=3600) == 2
     queue = store.queue()
     assert list(queue["key"]) == [ms[1].key, ms[0].key]
     store.claim(int(queue.iloc[0]["id"]), "ana")
-    assert store.save_labels([labels(ms[1], priority=95)], sla_seconds=3600) == 0
+    assert store.save_labels([labels(ms[1], priority=95)], sla=3600) == 0
     top = store.queue().iloc[0]
     assert (top["status"], top["assignee"]) == ("claimed", "ana")
     assert top["due_at"] == datetime(2026, 11, 1, 13, 1)
@@ -53,7 +59,7 @@ def test_two_agents_claiming_at_once_one_wins_and_the_other_is_told_who(tmp_path
     store = Store(db)
     m = mention(1)
     store.save_mentions([m])
-    store.save_labels([labels(m)], sla_seconds=60)
+    store.save_labels([labels(m)], sla=60)
     item = int(store.queue().iloc[0]["id"])
     results = {}
     barrier = threading.Barrier(2)
@@ -80,7 +86,7 @@ def test_two_agents_claiming_at_once_one_wins_and_the_other_is_told_who(tmp_path
 def test_resolve_closes_an_item_and_is_audited(store):
     m = mention(1)
     store.save_mentions([m])
-    store.save_labels([labels(m)], sla_seconds=60)
+    store.save_labels([labels(m)], sla=60)
     item = int(store.queue().iloc[0]["id"])
     store.resolve(item, "ana", note="refund sent")
     assert store.queue().empty
@@ -98,6 +104,6 @@ def test_a_page_and_its_cursor_commit_together(store):
 def test_daily_trend_counts_sentiment_per_brand(store):
     ms = [mention(i) for i in range(4)]
     store.save_mentions(ms)
-    store.save_labels([labels(m) for m in ms], sla_seconds=60)
+    store.save_labels([labels(m) for m in ms], sla=60)
     day = store.daily()
     assert day.iloc[0][["brand", "volume", "negative", "net_sentiment"]].tolist() == ["Aerolia", 4, 4, -1.0]
