@@ -373,3 +373,13 @@ def test_a_failed_reply_is_a_listener_error_naming_the_post():
 
     with pytest.raises(ListenerError, match=rf"Bluesky refused the reply to {uri(2)}: RuntimeError"):
         reply(source(None), bluesky.to_mention(post(2, "Aerolia?")), "x" * 400, client=Refusing())
+
+
+def test_the_benchmark_filters_its_synthetic_events_like_the_listener():
+    from listeners import bench_jetstream
+
+    chosen = bench_jetstream.brands(3)
+    messages = bench_jetstream.events(2000, [k for b in chosen for k in b.keywords] + [b.exclude[0] for b in chosen])
+    kinds = {json.loads(m)["kind"] for m in messages}
+    seconds, matched = bench_jetstream.run(messages, KeywordFilter(chosen))
+    assert kinds == {"commit", "identity", "account"} and seconds > 0 and 0 < matched < 40
