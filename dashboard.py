@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline.rules import RulesError, load_rules
+from pipeline import store_alerts
 from pipeline.store import QueueConflict, Store, database_url
 
 PAGE_SIZE = 25
@@ -183,6 +184,35 @@ def sources_page() -> None:
     st.caption("Times are UTC. `ecoute listen` fills this in; `ecoute sources` shows the same in a terminal.")
 
 
+def alerts_page() -> None:
+    st.title("Alerts & risks")
+    current = store()
+    st.subheader("Crisis and spike alerts")
+    alerts = current.alerts()
+    if alerts.empty:
+        st.info("No alerts yet. `ecoute alerts` and every `ecoute listen` cycle look for spikes.")
+    else:
+        st.dataframe(pd.DataFrame({
+            "brand": alerts["brand"], "kind": alerts["kind"].str.replace("_", " "),
+            "from (UTC)": alerts["window_start"], "to (UTC)": alerts["window_end"], "reason": alerts["reason"],
+            "mentions": alerts["mention_keys"].map(len),
+            "webhooks": alerts["deliveries"].map(lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()))}),
+            hide_index=True, use_container_width=True)
+    st.subheader("Transparency risks")
+    risks = store_alerts.transparency_risks(current)
+    if risks.empty:
+        st.info("No transparency risks flagged. Classification fills them in (README, 'Transparency risks').")
+        return
+    # post text is hostile input: only ever in dataframe cells
+    st.dataframe(pd.DataFrame({
+        "posted (UTC)": risks["created_at"], "brands": risks["brands"].map(", ".join),
+        "risks": risks["transparency"].map(lambda r: ", ".join(k.replace("_", " ") for k in r)),
+        "why": risks["reasons"].map("; ".join), "source": risks["source"], "author": risks["author"],
+        "text": risks["text"], "link": risks["url"].map(safe_url)}),
+        hide_index=True, use_container_width=True,
+        column_config={"link": st.column_config.LinkColumn("link", display_text="open")})
+
+
 def rules():
     try:
         return load_rules(os.environ.get("ECOUTE_RULES"))
@@ -198,7 +228,8 @@ def main() -> None:
         st.text(flash[1])
     page = st.navigation([st.Page(queue_page, title="Queue", url_path="queue", default=True),
                           st.Page(trends_page, title="Trends", url_path="trends"),
-                          st.Page(sources_page, title="Sources", url_path="sources")])
+                          st.Page(sources_page, title="Sources", url_path="sources"),
+                          st.Page(alerts_page, title="Alerts & risks", url_path="alerts")])
     page.run()
 
 

@@ -187,6 +187,9 @@ def demo(db, rules_file, port, no_dashboard):
     store = _store(db)
     count, classified, queued = load_demo(store, rules)
     click.echo(f"demo: {count} mentions in {store.url}, {classified} newly classified, {queued} added to the queue")
+    from .alerts import after_classification
+
+    after_classification(store, rules, click.echo)
     if not no_dashboard:
         _run_dashboard(store.url, str(rules_path(rules_file)), port, "127.0.0.1")
 
@@ -259,6 +262,9 @@ def listen(db, rules_file, once, names, no_classify):
         if not no_classify:
             classified, queued = process_store(store, rules)
             click.echo(f"classified {classified} mentions, {queued} added to the queue")
+            from .alerts import after_classification
+
+            after_classification(store, rules, click.echo)
 
     if not once:
         listen_forever(store, rules, sources, classify_new, click.echo)
@@ -293,6 +299,42 @@ def sources(db, rules_file):
             + (f", backing off until {row['backoff_until']:%H:%M:%S} UTC" if _pending(row["backoff_until"]) else ""))
         click.echo(f"{source.name} ({source.type}, every {source.interval}"
                    + ("" if source.enabled else ", disabled") + f"): {state}")
+
+
+@main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--since", default="7d", show_default=True, help="How far back to look: 6h, 7d, 4w…")
+@click.option("--no-send", is_flag=True, help="Detect and store alerts, post nothing to the webhooks.")
+def alerts(db, rules_file, since, no_send):
+    """Detect crisis and spike alerts in the store, print them, post new ones to the webhooks.
+
+    Volume spikes and negative-share rises per brand against a seasonal baseline, and fast-growing
+    posts (README, "Alerts"). Rerunning updates the same alerts; a webhook that failed is retried.
+
+    \b
+    Example:
+      ecoute alerts --db team.db --since 2d
+    """
+    from .alerts import run
+    from .rules import parse_duration
+    from .store import utcnow
+
+    try:
+        window = parse_duration(since)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since")
+    rules = _rules(rules_file)
+    store = _store(db)
+    result = run(store, rules, since=window, deliver=not no_send)
+    for row in store.alerts(since=utcnow() - window).itertuples():
+        new = " (new)" if row.id in result.new_ids else ""
+        click.echo(f"#{row.id} {row.kind} {row.brand} {row.window_start:%Y-%m-%d %H:%M} to {row.window_end:%Y-%m-%d %H:%M} UTC"
+                   f"{new}: {row.reason}")
+    for delivery in result.deliveries:
+        click.echo(f"webhook {delivery.webhook}: alert #{delivery.alert_id} "
+                   + ("sent" if delivery.error is None else f"failed after {delivery.attempts} attempts: {delivery.error}"))
+    click.echo(f"{len(result.new_ids)} new alerts, {len(result.updated_ids)} updated")
 
 
 def _when(value) -> str:

@@ -285,6 +285,56 @@ class Transparency(Strict):
         return [phrase for phrase in merged if phrase.casefold() not in dropped]
 
 
+ALERT_KINDS = ("volume_spike", "negative_share", "fast_post")
+
+
+class Webhook(Strict):
+    """Where alerts are posted (Slack or Teams incoming webhook, or any endpoint taking JSON)."""
+    name: str = Field(min_length=1)
+    url: str | None = None              # or url_env: the URL holds a secret token, keep it in the environment
+    url_env: str | None = None
+    kinds: list[Literal[ALERT_KINDS]] = []   # empty: every kind
+    timeout: Duration = timedelta(seconds=5)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> "Webhook":
+        if bool(self.url) == bool(self.url_env):
+            raise ValueError("give either 'url' or 'url_env' (the name of an environment variable holding the URL)")
+        if self.url and not self.url.lower().startswith(("https://", "http://")):
+            raise ValueError(f"'url' must start with https:// or http://, got {self.url!r}")
+        return self
+
+    def resolved_url(self) -> str | None:
+        return self.url or os.environ.get(self.url_env or "") or None
+
+
+class Alerts(Strict):
+    """Crisis and spike alerts (pipeline/alerts.py; the method is in the README, 'Alerts')."""
+    enabled: bool = True
+    windows: list[Duration] = [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=6)]   # scanned,
+    step: Duration = timedelta(minutes=5)                                                    # one ending every step
+    baseline_weeks: int = Field(default=4, ge=1, le=52)   # the seasonal baseline: this many weeks before the day
+    p_value: float = Field(default=1e-5, gt=0, lt=1)      # Poisson (volume) / binomial (negative share) upper tail
+    min_count: int = Field(default=8, ge=1)               # mentions in a window before a volume spike counts
+    min_ratio: float = Field(default=3.0, ge=1)           # … and at least this many times the expected count
+    negative_min_count: int = Field(default=8, ge=1)      # negative mentions in a window
+    negative_increase: float = Field(default=0.2, gt=0, le=1)   # share above the baseline share, at least
+    post_min_engagement: int = Field(default=100, ge=1)   # likes + reposts + replies (+ quotes) of one post
+    post_per_hour: float = Field(default=50, gt=0)        # engagement gained per hour since posting
+    post_z: float = Field(default=4.0, gt=0)              # robust z-score vs the brand's other posts
+    attempts: int = Field(default=3, ge=1, le=10)         # per webhook per run; failed ones retry next run
+    backoff: Duration = timedelta(seconds=1)              # doubled after each failed attempt
+    give_up_after: Duration = timedelta(days=1)           # stop retrying deliveries of alerts older than this
+    webhooks: list[Webhook] = []
+
+    @field_validator("windows")
+    @classmethod
+    def _some_windows(cls, value: list[timedelta]) -> list[timedelta]:
+        if not value or any(w <= timedelta(0) for w in value):
+            raise ValueError("'windows' needs at least one positive duration, such as [15m, 1h, 6h]")
+        return value
+
+
 class Rules(Strict):
     brands: list[Brand] = Field(min_length=1)
     sources: list[Source] = []
@@ -292,6 +342,7 @@ class Rules(Strict):
     goals: list[Goal] = []
     models: Models = Models()
     transparency: Transparency = Transparency()
+    alerts: Alerts = Alerts()
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Rules":

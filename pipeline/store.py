@@ -195,8 +195,15 @@ def _cases(conn: Connection) -> None:
         .where(queue_items.c.mention_key.not_in(linked))))
 
 
+def _alerts(conn: Connection) -> None:
+    """Crisis and spike alerts and their webhook deliveries (their SQL: pipeline/store_alerts.py)."""
+    from .store_alerts import create_tables
+
+    create_tables(conn)
+
+
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
-              ("0003_category_severity", _category_severity), ("0005_cases", _cases))
+              ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts))
 
 
 class QueueConflict(Exception):
@@ -660,6 +667,12 @@ class Store:
         out["net_sentiment"] = (out["positive"] - out["negative"]) / out["volume"]
         out["negative_share"] = out["negative"] / out["volume"]
         return out[columns].sort_values(["brand", "day"]).reset_index(drop=True)
+
+    def alerts(self, since: datetime | None = None, brand: str | None = None, limit: int = 500) -> pd.DataFrame:
+        """Stored crisis and spike alerts, latest window first (their SQL: pipeline/store_alerts.py)."""
+        from .store_alerts import list_alerts
+
+        return list_alerts(self, _naive(since), brand, limit)
 
     def sources(self) -> list[str]:
         with self.engine.connect() as c:

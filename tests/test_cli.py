@@ -112,5 +112,10 @@ def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
     daily = store.daily()
     assert set(daily["brand"]) == {"Aerolia", "Lumelle"} and daily["day"].nunique() >= 28
     assert len(store.queue()) > 30
+    crisis = set(rows.loc[rows["raw"].str.contains('"aerolia-crisis"'), "key"])
+    alerts = store.alerts()                        # the outage day, found by the detection `ecoute demo` runs
+    spikes = alerts[alerts["kind"] == "volume_spike"]
+    assert "alerts: " in result.output and list(spikes["brand"]) == ["Aerolia"]
+    assert len(crisis & set(spikes["mention_keys"].iloc[0])) >= 60
     again = run("demo", "--db", db, "--no-dashboard", "--rules", ROOT / "rules.yaml")
     assert "0 newly classified" in again.output and Store(db).count("mentions") == store.count("mentions")

@@ -76,3 +76,39 @@ def test_sources_page_shows_each_sources_health(filled_db):
     table = at.dataframe[0].value.set_index("source")
     assert table.loc["demo-import", "items fetched"] == 12
     assert table.loc["demo-import", "last error"] == "feed answered 503"
+
+
+def alerts_script():
+    import dashboard
+
+    dashboard.alerts_page()
+
+
+def test_alerts_page_lists_alerts_with_reasons_and_risks_as_plain_text(filled_db):
+    from datetime import datetime, timedelta
+
+    from pipeline.alerts import Alert
+    from pipeline.mention import Labels
+    from pipeline.store_alerts import save_alerts
+
+    store = Store(filled_db)
+    at = AppTest.from_function(alerts_script, default_timeout=60).run()
+    assert [i.value for i in at.info][0].startswith("No alerts yet")
+    now = datetime.utcnow().replace(microsecond=0)
+    reason = "40 mentions of Aerolia in 1 h, 4.0 expected for this hour and weekday (10×, p < 1e-12)"
+    save_alerts(store, [Alert("volume_spike", "Aerolia", now - timedelta(hours=1), now, 40, 4.0, 12.5, reason,
+                              ("twitter:1", "twitter:2"))], lambda alert: ["comms"])
+    store.save_labels([Labels("twitter:1", "en", True, ("Aerolia",), "positive", 0.9, False, 0.1, "praise", False, 30,
+                              transparency=("undisclosed_promotion",),
+                              reasons=("promo code CAMI20, no disclosure marker",), model="test")], sla=3600)
+    at = AppTest.from_function(alerts_script, default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Alerts & risks"
+    alerts = at.dataframe[0].value
+    assert list(alerts["reason"]) == [reason] and list(alerts["brand"]) == ["Aerolia"]
+    assert list(alerts["kind"]) == ["volume spike"] and list(alerts["mentions"]) == [2]
+    assert list(alerts["webhooks"]) == ["comms: pending"]
+    risks = at.dataframe[1].value
+    assert list(risks["text"]) == [HOSTILE] and list(risks["risks"]) == ["undisclosed promotion"]
+    assert list(risks["why"]) == ["promo code CAMI20, no disclosure marker"]
+    assert not any("evil.example" in m.value or "onerror" in m.value for m in at.markdown)
