@@ -329,8 +329,8 @@ def alerts(db, rules_file, since, no_send):
     result = run(store, rules, since=window, deliver=not no_send)
     for row in store.alerts(since=utcnow() - window).itertuples():
         new = " (new)" if row.id in result.new_ids else ""
-        click.echo(f"#{row.id} {row.kind} {row.brand} {row.window_start:%Y-%m-%d %H:%M} to {row.window_end:%Y-%m-%d %H:%M} UTC"
-                   f"{new}: {row.reason}")
+        click.echo(f"#{row.id} {row.kind} {row.brand} {row.window_start:%Y-%m-%d %H:%M} to "
+                   f"{row.window_end:%Y-%m-%d %H:%M} UTC{new}: {row.reason}")
     for delivery in result.deliveries:
         click.echo(f"webhook {delivery.webhook}: alert #{delivery.alert_id} "
                    + ("sent" if delivery.error is None else f"failed after {delivery.attempts} attempts: {delivery.error}"))

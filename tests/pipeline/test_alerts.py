@@ -8,49 +8,21 @@ import threading
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from listeners.files import read_mentions
 from pipeline import store_alerts
 from pipeline.alerts import Alert, detect, engagement, merge, run
+from pipeline.bench_alerts import START, burst, hourly_rate, seasonal
 from pipeline.cli import main
-from listeners.files import read_mentions
 from pipeline.jobs import DEMO_FILE
 from pipeline.mention import Labels, Mention
 from pipeline.rules import Alerts, Webhook
 from pipeline.store import Store
 
-START = datetime(2026, 1, 5)          # a Monday
 NO_POSTS = pd.DataFrame()
-
-
-def hourly_rate(at: datetime, peak: float) -> float:
-    """Quiet nights, a daytime hump, weekends at 60 %."""
-    hump = 0.15 + 0.85 * np.sin(np.pi * (at.hour - 6) / 16) ** 2 if 6 <= at.hour <= 22 else 0.15
-    return peak * hump * (0.6 if at.weekday() >= 5 else 1.0)
-
-
-def seasonal(brand: str, days: int, peak: float, seed: int, negative: float = 0.2) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for hour in range(days * 24):
-        at = START + timedelta(hours=hour)
-        for i in range(rng.poisson(hourly_rate(at, peak))):
-            rows.append((f"{brand}-{hour}-{i}", at + timedelta(seconds=int(rng.integers(3600))), [brand],
-                         "negative" if rng.random() < negative else "neutral"))
-    return pd.DataFrame(rows, columns=["key", "created_at", "brands", "sentiment"])
-
-
-def burst(brand: str, onset: datetime, hours: float, per_hour: float, seed: int, negative: float = 0.2,
-          prefix: str = "spike") -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    count = rng.poisson(per_hour * hours)
-    return pd.DataFrame([(f"{prefix}-{i}", onset + timedelta(seconds=float(s)), [brand],
-                          "negative" if rng.random() < negative else "neutral")
-                         for i, s in enumerate(rng.uniform(0, hours * 3600, count))],
-                        columns=["key", "created_at", "brands", "sentiment"])
 
 
 def until(frame: pd.DataFrame, now: datetime) -> pd.DataFrame:
