@@ -1,6 +1,8 @@
 """Units of work the CLI and the dashboard share: ingest, classify, process the store, load the demo."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 import logging
 from datetime import datetime, timedelta, timezone
@@ -56,10 +58,21 @@ def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, i
         if not pending:
             return classified, queued
         ctx = ctx or Context(rules, load_models(rules))
-        labels = label(pending, ctx)
+        labels = label(pending, replace(ctx, recent=tuple(recent_for(store, pending, rules))))
         queued += store.save_labels(labels, rules.queue)
         classified += len(labels)
         log.info("classified %d mentions, %d queued so far", classified, queued)
+
+
+def recent_for(store: Store, batch: list[Mention], rules: Rules, limit: int = 5000) -> list[dict]:
+    """Stored, already classified mentions around the batch's times: a coordinated burst that spans
+    two batches (or two listener cycles) is still seen as one group."""
+    times = [m.created_at for m in batch if m.created_at]
+    if not times:
+        return []
+    window = rules.transparency.coordination.window
+    return store.mentions_between(min(times) - window, max(times) + window, exclude={m.key for m in batch},
+                                  limit=limit)
 
 
 def demo_mentions(now: datetime | None = None, path: Path = DEMO_FILE) -> list[Mention]:

@@ -146,6 +146,7 @@ class Weights(Strict):
     severity: SeverityWeights = SeverityWeights()
     reach: float = 20              # × log-scaled followers, full at queue.followers_for_max_reach
     transparency: float = 10       # per transparency risk
+    deception: float = 25          # a public accusation of deception, on top (for comms)
     crisis: float = 15             # the mention belongs to an alert (spike)
 
 

@@ -21,11 +21,15 @@ from .intents import ExtraHeads, load_extra_heads
 from .mention import Labels, Mention
 from .rules import Rules
 from .task_models import TaskClassifier, load_task_models
+from .transparency import find_risks
 from .text import author_is, detect_language, mentioned_brands, mentioned_competitors, normalise
 
 log = logging.getLogger(__name__)
-INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at")
+INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at", "url",
+                 "author_created_at")
 SENTIMENTS = ("negative", "neutral", "positive")
+TRANSPARENCY_COLUMNS = ("key", "text", "title", "url", "author", "author_followers", "author_created_at",
+                        "created_at", "brands", "official", "sentiment")
 HEAD_TASKS = ("sentiment", "complaint")   # what the trained heads predict; `models.tasks` may replace each
 QUESTION_START = re.compile(
     r"^\s*(how|what|when|where|why|who|which|does|do|did|is|are|can|could|will|would|should|has|have|anyone|"
@@ -74,6 +78,7 @@ def load_models(rules: Rules) -> Models:
 class Context:
     rules: Rules
     models: Models
+    recent: tuple[dict, ...] = ()   # stored mentions that may complete a coordinated group (find_risks)
 
 
 @dataclass(frozen=True)
@@ -210,15 +215,25 @@ def infer_intent(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
 
 
 def flag_transparency(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Transparency risks (undisclosed promotion, affiliation, coordination, deception): none yet."""
-    frame["transparency"] = [[] for _ in range(len(frame))]
+    """Undisclosed promotion or affiliation, coordinated posting (within the batch and against recent
+    stored mentions), accusations of deception: the kinds in `transparency`, the reasons beside them."""
+    try:
+        risks = find_risks(frame[[c for c in TRANSPARENCY_COLUMNS if c in frame]], ctx.rules, ctx.recent)
+    except Exception as exc:  # a broken rule must not stop classification: recorded on every row
+        log.exception("transparency check failed on a batch of %d", len(frame))
+        frame["error"] = frame["error"].map(lambda e: e or f"transparency: {type(exc).__name__}: {exc}")
+        risks = [[] for _ in range(len(frame))]
+    frame["transparency"] = [list(dict.fromkeys(r.kind for r in found)) for found in risks]
+    frame["risk_reasons"] = [[f"{r.kind.replace('_', ' ')}: {r.reason}" for r in found] for found in risks]
     return frame
 
 
 def decide_response(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """A human should answer: a relevant complaint or question not written by the brand itself."""
+    """A human should answer: a relevant complaint, question or accusation of deception (for comms) not
+    written by the brand itself."""
+    accused = frame["transparency"].map(lambda kinds: "deception_accusation" in kinds)
     frame["needs_response"] = (frame["relevant"] & ~frame["official"]
-                               & frame["intent"].isin(["complaint", "question"])).astype(bool)
+                               & (frame["intent"].isin(["complaint", "question"]) | accused)).astype(bool)
     return frame
 
 
@@ -245,19 +260,16 @@ def score_priority(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
             (getattr(w.severity, severity, 0) if severity else 0,
              f"severity {severity.replace('_', ' ')}" if severity and severity != "no_explicit_reproach" else None),
             (w.reach * reach, f"{_followers(followers)} followers" if followers >= 1000 else None),
-            (w.transparency * len(row["transparency"]), ", ".join(_risk_kind(r) for r in row["transparency"]) or None),
+            (w.transparency * len(row["transparency"]), None),
+            (w.deception if "deception_accusation" in row["transparency"] else 0, None),
         ]
         total = sum(p for p, _ in parts) if row["relevant"] else 0
-        return int(round(max(0, min(100, total)))), [r for _, r in parts if r]
+        return int(round(max(0, min(100, total)))), [r for _, r in parts if r] + list(row["risk_reasons"])
 
     scored = _each(frame, "priority", score, (0, []))
     frame["priority"] = [s for s, _ in scored]
     frame["reasons"] = [r for _, r in scored]
     return frame
-
-
-def _risk_kind(risk) -> str:
-    return risk if isinstance(risk, str) else getattr(risk, "kind", str(risk))
 
 
 STAGES: tuple[Stage, ...] = (
@@ -268,11 +280,11 @@ STAGES: tuple[Stage, ...] = (
           ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score")),
     Stage("infer_intent", infer_intent, ("text", "clean_text", "complaint", "complaint_score", "sentiment",
                                          "sentiment_score"), ("intent", "category", "severity")),
-    Stage("flag_transparency", flag_transparency, ("text", "brands"), ("transparency",)),
-    Stage("decide_response", decide_response, ("relevant", "official", "intent"), ("needs_response",)),
+    Stage("flag_transparency", flag_transparency, TRANSPARENCY_COLUMNS, ("transparency", "risk_reasons")),
+    Stage("decide_response", decide_response, ("relevant", "official", "intent", "transparency"), ("needs_response",)),
     Stage("score_priority", score_priority,
           ("complaint", "complaint_score", "negative_score", "sentiment", "intent", "severity", "author_followers",
-           "transparency", "relevant"), ("priority", "reasons")),
+           "transparency", "risk_reasons", "relevant"), ("priority", "reasons")),
 )
 
 
@@ -288,8 +300,8 @@ def check_order(stages: tuple[Stage, ...] = STAGES) -> None:
 
 def to_frame(batch: list[Mention]) -> pd.DataFrame:
     rows = [{"key": m.key, "source": m.source, "text": m.text, "title": m.title, "lang": m.lang,
-             "author": m.author, "author_followers": m.author_followers, "created_at": m.created_at}
-            for m in batch]
+             "author": m.author, "author_followers": m.author_followers, "created_at": m.created_at,
+             "url": m.url, "author_created_at": m.author_created_at} for m in batch]
     frame = pd.DataFrame(rows, columns=list(INPUT_COLUMNS)).astype(object)
     frame["error"] = None
     return frame

@@ -392,6 +392,18 @@ class Store:
             frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else [])
         return frame
 
+    def mentions_between(self, start: datetime, end: datetime, exclude: set[str] = frozenset(),
+                         limit: int = 5000) -> list[dict]:
+        """Live mentions posted between two times, as plain dicts (key, text, author, …), newest first."""
+        query = (sa.select(mentions.c.key, mentions.c.text, mentions.c.title, mentions.c.url, mentions.c.author,
+                           mentions.c.author_followers, mentions.c.author_created_at, mentions.c.created_at)
+                 .where(mentions.c.created_at >= _naive(start), mentions.c.created_at <= _naive(end),
+                        mentions.c.deleted_at.is_(None))
+                 .order_by(mentions.c.created_at.desc()).limit(limit + len(exclude)))
+        with self.engine.connect() as c:
+            rows = [dict(row._mapping) for row in c.execute(query)]
+        return [row for row in rows if row["key"] not in exclude][:limit]
+
     def unclassified(self, limit: int = 10_000) -> list[Mention]:
         query = (sa.select(mentions).outerjoin(classifications, classifications.c.mention_key == mentions.c.key)
                  .where(classifications.c.mention_key.is_(None), mentions.c.deleted_at.is_(None)).limit(limit))

@@ -60,3 +60,17 @@ def test_one_bad_mention_is_recorded_and_the_batch_goes_on(ctx, monkeypatch):
     first, second = label([m(1, "boom goes @aerolia"), m(2, "Aerolia lost my bag")], ctx)
     assert first.lang == "und" and first.error == "lang: UnicodeError: cannot read this"
     assert second.error is None and second.lang == "en" and second.brands == ("Aerolia",)
+
+
+def test_transparency_risks_reach_the_labels_with_their_reasons(ctx):
+    promo, accusation, disclosed = label([
+        m(21, "Obsessed with my Lumelle glow serum 😍 use my code CAMI20 for -20% !", author="@cami"),
+        m(22, "Aerolia's 5-star reviews are fake, they pay people to write them", author="@kim"),
+        m(23, "#ad Obsessed with my Lumelle glow serum, use my code CAMI20 for -20%", author="@cami"),
+    ], ctx)
+    assert promo.transparency == ("undisclosed_promotion",)
+    assert any("CAMI20" in r and "no disclosure marker" in r for r in promo.reasons)
+    assert accusation.transparency == ("deception_accusation",) and accusation.needs_response
+    assert any(r.startswith("deception accusation: ") for r in accusation.reasons)
+    assert disclosed.transparency == ()
+    assert accusation.priority > disclosed.priority
