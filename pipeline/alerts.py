@@ -326,7 +326,8 @@ def run(store: Store, rules: Rules, since: timedelta = timedelta(days=7), now: d
     mentions = store_alerts.brand_mentions(store, history_start(cfg, start), now + timedelta(seconds=1))
     posts = store_alerts.post_snapshots(store, start, now + timedelta(seconds=1))
     found = detect(mentions, posts, cfg, rules.queue.timezone, start, now)
-    saved = store_alerts.save_alerts(store, found, lambda alert: webhooks.targets(cfg.webhooks, alert))
+    saved = store_alerts.save_alerts(store, found, lambda alert: webhooks.targets(cfg.webhooks, alert),
+                                     crisis_weight=rules.queue.weights.crisis)
     new = [i for i, fresh in saved if fresh]
     updated = [i for i, fresh in saved if not fresh]
     sent = webhooks.deliver(store, cfg, sleep=sleep) if deliver and cfg.webhooks else []

@@ -87,11 +87,14 @@ def post_snapshots(store: Store, start: datetime, end: datetime) -> pd.DataFrame
     return frame
 
 
-def save_alerts(store: Store, found: Iterable["Alert"], targets: Callable[["Alert"], list[str]]) -> list[tuple[int, bool]]:
+def save_alerts(store: Store, found: Iterable["Alert"], targets: Callable[["Alert"], list[str]],
+                crisis_weight: float = 15.0) -> list[tuple[int, bool]]:
     """Store alerts, merging each into a stored one of the same identity whose window overlaps it.
 
     A new alert gets a pending delivery for each webhook `targets(alert)` names; an updated one is not
-    sent again. Returns (alert id, is new) per alert, in order; one transaction.
+    sent again. The alert's mentions are members of a crisis: each gets `crisis_weight` more
+    priority once (rules `queue.weights.crisis`) and a reason saying so, and their open cases rise
+    with them. Returns (alert id, is new) per alert, in order; one transaction.
     """
     out = []
     now = utcnow()
@@ -111,7 +114,42 @@ def save_alerts(store: Store, found: Iterable["Alert"], targets: Callable[["Aler
                 continue
             c.execute(alerts.update().where(alerts.c.id == row["id"]).values(**_merged(row, alert), updated_at=now))
             out.append((int(row["id"]), False))
+        for alert in found:
+            mark_crisis(c, alert, crisis_weight)
     return out
+
+
+def crisis_reason(alert: "Alert") -> str:
+    what = {"volume_spike": "volume spike", "negative_share": "negative-share rise", "fast_post": "fast-growing post"}
+    return f"crisis: {what.get(alert.kind, alert.kind.replace('_', ' '))} for {alert.brand}"
+
+
+def mark_crisis(c: Connection, alert: "Alert", weight: float) -> int:
+    """Raise the priority of the alert's mentions (once each) and of the open cases holding them."""
+    from .store import OPEN_STATUSES, case_mentions, queue_items
+
+    keys = list(alert.mention_keys[:MAX_KEYS])
+    reason, raised = crisis_reason(alert), 0
+    for start in range(0, len(keys), 500):
+        chunk = keys[start:start + 500]
+        rows = c.execute(sa.select(classifications.c.mention_key, classifications.c.priority,
+                                   classifications.c.reasons).where(classifications.c.mention_key.in_(chunk))).all()
+        bumped: dict[str, int] = {}
+        for key, priority, reasons in rows:
+            listed = json.loads(reasons) if reasons else []
+            if any(str(r).startswith("crisis:") for r in listed):
+                continue
+            bumped[key] = int(round(min(100, priority + weight)))
+            c.execute(classifications.update().where(classifications.c.mention_key == key).values(
+                priority=bumped[key], reasons=json.dumps([*listed, reason], ensure_ascii=False)))
+        for case_id, key in c.execute(sa.select(case_mentions.c.case_id, case_mentions.c.mention_key)
+                                      .where(case_mentions.c.mention_key.in_(list(bumped)))).all():
+            c.execute(queue_items.update().where(queue_items.c.id == case_id,
+                                                 queue_items.c.status.in_(OPEN_STATUSES),
+                                                 queue_items.c.priority < bumped[key])
+                      .values(priority=bumped[key]))
+        raised += len(bumped)
+    return raised
 
 
 def _alert_row(alert: "Alert") -> dict:

@@ -183,6 +183,32 @@ def test_the_demo_crisis_day_is_alerted_for_aerolia_only(store, rules):
     assert any(a.kind == "negative_share" and a.brand == "Aerolia" for a in result.found)
 
 
+def test_cases_in_a_crisis_rise_in_the_queue_once_and_say_why(store, rules):
+    mentions = list(read_mentions(DEMO_FILE))
+    latest = max(m.created_at for m in mentions)
+    store.save_mentions(mentions)
+    store.save_labels([demo_labels(m) for m in mentions], sla=3600)
+    before = store.queue(limit=5000).set_index("key")
+    now = latest.replace(tzinfo=None) + timedelta(minutes=20)
+    run(store, rules, since=timedelta(days=14), now=now)
+    crisis = set().union(*store.alerts()["mention_keys"].map(set))
+    after = store.queue(limit=5000).set_index("key")
+    members = [k for k in after.index if k in crisis]
+    assert len(members) >= 20, "the crisis day's complaints are queued"
+    weight = rules.queue.weights.crisis
+    for key in members:
+        assert after.loc[key, "priority"] == min(100, before.loc[key, "priority"] + weight)
+        assert len([r for r in after.loc[key, "reasons"] if r.startswith("crisis: ")]) == 1
+        why = next(r for r in after.loc[key, "reasons"] if r.startswith("crisis: "))
+        assert why.split(" for ")[-1] in after.loc[key, "brands"]
+    outside = [k for k in after.index if k not in crisis and after.loc[k, "mentions"] == 1]
+    assert outside and all(after.loc[k, "priority"] == before.loc[k, "priority"] for k in outside)
+    run(store, rules, since=timedelta(days=14), now=now)             # rescanning adds nothing more
+    again = store.queue(limit=5000).set_index("key")
+    assert all(again.loc[k, "priority"] == after.loc[k, "priority"] for k in members)
+    assert all(sum(r.startswith("crisis") for r in again.loc[k, "reasons"]) == 1 for k in members)
+
+
 def demo_labels(mention: Mention) -> Labels:
     """Brand and sentiment from what each demo post was written as (raw.demo), not from the model."""
     kind = mention.raw.get("demo", "")
