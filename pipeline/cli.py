@@ -416,6 +416,22 @@ def bench_queue(db, open_items, agents, seconds):
     run(db, open_items, agents, seconds, click.echo)
 
 
+@bench.command("trends")
+@click.option("--mentions", "total", default=1_000_000, show_default=True,
+              help="Synthetic classified mentions in the store (over the last year; reused when there).")
+@click.option("--db", help="Store to fill and use (default: a temporary SQLite file).")
+def bench_trends(total, db):
+    """Time the Trends page's queries and mentions(since="30d") on a big store; last line is JSON.
+
+    \b
+    Example:
+      ecoute bench trends --mentions 1000000 --db bench-trends.db
+    """
+    from .bench_trends import run
+
+    run(db, total, click.echo)
+
+
 @main.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
 @click.option("--encoder", default="embedded", show_default=True, help="'embedded', a Hugging Face id or a path.")
