@@ -374,6 +374,53 @@ def delete(keys, db, purge, reason, actor):
         raise click.ClickException(f"not stored: {', '.join(missing)} (keys look like twitter:123)")
 
 
+@main.group("db")
+def db_group():
+    """The store's schema: Alembic migrations (pipeline/migrations), for SQLite and PostgreSQL."""
+
+
+@db_group.command("upgrade")
+@click.option("--db", help=DB_HELP)
+def db_upgrade(db):
+    """Migrate the store to the newest revision (every command does this on opening a store).
+
+    A store created before Alembic is stamped at the revision its schema_migrations table shows.
+
+    \b
+    Example:
+      ecoute db upgrade --db postgresql+psycopg://ecoute@db.internal/ecoute
+    """
+    from .migrations import current
+
+    store = _store(db)
+    click.echo(f"{store.url.split('@')[-1]}: at revision {current(store.engine)} (head)")
+
+
+@db_group.command("current")
+@click.option("--db", help=DB_HELP)
+def db_current(db):
+    """Show the store's revision without migrating it.
+
+    \b
+    Example:
+      ecoute db current --db team.db
+    """
+    import sqlalchemy as sa
+
+    from .migrations import HEAD, current
+    from .store import database_url
+
+    url = database_url(db)
+    try:
+        revision = current(sa.create_engine(url))
+    except sa.exc.SQLAlchemyError as exc:
+        raise click.ClickException(f"cannot read store {url.split('@')[-1]}: {exc}")
+    if revision == HEAD:
+        click.echo(f"{revision} (head)")
+    else:
+        click.echo(f"{revision or 'none'} (head is {HEAD}; run `ecoute db upgrade`)")
+
+
 @main.group(invoke_without_command=True)
 @click.option("--rules", "rules_file", help=RULES_HELP)
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")

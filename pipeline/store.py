@@ -1,6 +1,7 @@
 """All of Écoute's SQL, in SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
 
-Tables: mentions, classifications, queue_items, cursors, audit_log (and schema_migrations).
+Tables: mentions, classifications, queue_items, cursors, audit_log (and schema_migrations, alembic_version:
+migrations are Alembic revisions in pipeline/migrations, each calling a named step below).
 Writes are idempotent upserts keyed by the mention's identity (source:source_id); each call is one
 transaction, so a crash loses at most the batch in flight, never what was committed before.
 """
@@ -202,8 +203,21 @@ def _alerts(conn: Connection) -> None:
     create_tables(conn)
 
 
+def _users(conn: Connection) -> None:
+    """Desk users, roles and password hashes (their SQL: pipeline/users.py)."""
+    from .users import create_tables
+
+    create_tables(conn)
+
+
+# The named steps, in the order they run; Alembic revisions 0001–0006 (pipeline/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
-              ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts))
+              ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
+              ("0006_users", _users))
+
+
+def steps() -> dict:
+    return dict(MIGRATIONS)
 
 
 class QueueConflict(Exception):
@@ -243,13 +257,10 @@ class Store:
         self.migrate()
 
     def migrate(self) -> None:
-        with self.engine.begin() as conn:
-            metadata.create_all(conn, tables=[schema_migrations])
-            done = set(conn.scalars(sa.select(schema_migrations.c.name)))
-            for name, step in MIGRATIONS:
-                if name not in done:
-                    step(conn)
-                    conn.execute(schema_migrations.insert().values(name=name, applied_at=utcnow()))
+        """`alembic upgrade head` on this store (pipeline/migrations); a pre-Alembic store is stamped first."""
+        from .migrations import upgrade
+
+        upgrade(self.engine)
 
     def _upsert(self, table: sa.Table, rows: list[dict], keys: list[str], update: bool = True):
         if self.engine.dialect.name == "postgresql":

@@ -119,3 +119,10 @@ def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
     assert len(crisis & set(spikes["mention_keys"].iloc[0])) >= 60
     again = run("demo", "--db", db, "--no-dashboard", "--rules", ROOT / "rules.yaml")
     assert "0 newly classified" in again.output and Store(db).count("mentions") == store.count("mentions")
+
+
+def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
+    assert "none (head is 0006; run `ecoute db upgrade`)" in run("db", "current", "--db", db).output
+    result = run("db", "upgrade", "--db", db)
+    assert result.exit_code == 0 and "at revision 0006 (head)" in result.output
+    assert run("db", "current", "--db", db).output.strip() == "0006 (head)"

@@ -1,0 +1,118 @@
+"""Schema migrations: Alembic revisions over the named steps; old stores are stamped and upgraded.
+
+Runs on SQLite and, when ECOUTE_TEST_PG is set, on PostgreSQL too.
+"""
+import threading
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+
+import pipeline.migrations as M
+import pipeline.store as S
+from pipeline.mention import Labels, Mention
+from pipeline.store import Store, database_url
+
+TABLES = {"mentions", "classifications", "queue_items", "case_mentions", "case_events", "cursors", "audit_log",
+          "source_health", "alerts", "alert_deliveries", "users", "schema_migrations", "alembic_version"}
+
+
+def old_store(url: str, steps: int) -> sa.Engine:
+    """A store as the pre-Alembic code left it: the first `steps` named steps applied and recorded."""
+    engine = sa.create_engine(database_url(url))
+    with engine.begin() as conn:
+        S.metadata.create_all(conn, tables=[S.schema_migrations])
+        for name, step in S.MIGRATIONS[:steps]:
+            step(conn)
+            conn.execute(S.schema_migrations.insert().values(name=name, applied_at=S.utcnow()))
+    return engine
+
+
+def a_case(store: Store) -> int:
+    mention = Mention(source="twitter", source_id="1", text="@aerolia where is my bag", author="@dan",
+                      created_at=datetime(2026, 11, 20, 10, tzinfo=timezone.utc))
+    store.save_mentions([mention])
+    store.save_labels([Labels(mention_key=mention.key, lang="en", relevant=True, brands=("Aerolia",),
+                              sentiment="negative", sentiment_score=0.9, complaint=True, complaint_score=0.9,
+                              intent="complaint", needs_response=True, priority=60, model="test")], 3600)
+    return int(store.queue().iloc[0]["id"])
+
+
+def test_a_fresh_store_reaches_head_with_every_table_and_step_recorded(backend_db):
+    store = Store(backend_db)
+    assert M.current(store.engine) == M.HEAD == "0006"
+    assert TABLES <= set(sa.inspect(store.engine).get_table_names())
+    with store.engine.connect() as conn:
+        recorded = set(conn.scalars(sa.select(S.schema_migrations.c.name)))
+    assert recorded == {name for name, _ in S.MIGRATIONS} == set(M.REVISIONS.values())
+    assert list(M.REVISIONS) == [f"000{i}" for i in range(1, 7)]
+
+
+def test_the_revisions_chain_in_the_order_of_the_named_steps():
+    script = M.script_directory()
+    chain = [rev.revision for rev in script.walk_revisions("base", "heads")][::-1]
+    assert chain == list(M.REVISIONS)
+    assert [M.REVISIONS[r] for r in chain] == [name for name, _ in S.MIGRATIONS]
+
+
+def test_a_store_written_by_the_old_code_is_stamped_then_upgraded_keeping_its_data(backend_db):
+    engine = old_store(backend_db, steps=5)          # every pre-Alembic step, through 0004_alerts
+    old = Store.__new__(Store)                        # the old code's view: no users table, no alembic_version
+    old.url, old.engine = database_url(backend_db), engine
+    case_id = a_case(old)
+    assert not sa.inspect(engine).has_table("alembic_version") and not sa.inspect(engine).has_table("users")
+
+    store = Store(backend_db)
+    assert M.current(store.engine) == "0006"
+    assert sa.inspect(store.engine).has_table("users")
+    assert int(store.queue().iloc[0]["id"]) == case_id and store.count("mentions") == 1
+
+
+def test_a_store_from_before_cases_gets_its_queue_items_turned_into_cases(backend_db):
+    engine = old_store(backend_db, steps=3)          # 0001–0003: queue items without cases
+    assert M.legacy_revision({"0001_initial", "0002_source_health", "0003_category_severity"}) == "0003"
+    with engine.begin() as conn:
+        conn.execute(S.mentions.insert().values(key="twitter:1", source="twitter", source_id="1", text="late again",
+                                                author="@dan", fetched_at=S.utcnow()))
+        conn.execute(S.queue_items.insert().values(mention_key="twitter:1", status="new", priority=50,
+                                                   created_at=S.utcnow(), updated_at=S.utcnow()))
+    store = Store(backend_db)
+    assert M.current(store.engine) == "0006"
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(S.queue_items.c.case_key)).scalar() == "twitter:1"
+        assert conn.execute(sa.select(S.case_mentions.c.mention_key)).scalar() == "twitter:1"
+
+
+def test_an_up_to_date_store_opens_without_running_alembic(backend_db, monkeypatch):
+    Store(backend_db)
+    monkeypatch.setattr(M, "_run", lambda *a: pytest.fail("alembic ran on an up-to-date store"))
+    Store(backend_db)
+
+
+def test_a_step_missing_from_schema_migrations_runs_again(backend_db):
+    store = Store(backend_db)
+    with store.engine.begin() as conn:
+        conn.execute(S.schema_migrations.delete().where(S.schema_migrations.c.name == "0004_alerts"))
+    with store.engine.connect() as conn:
+        assert M._version(conn) == "0006"
+    Store(backend_db)
+    with store.engine.connect() as conn:
+        assert "0004_alerts" in set(conn.scalars(sa.select(S.schema_migrations.c.name)))
+
+
+def test_stores_opened_at_once_on_a_new_database_migrate_it_once(backend_db):
+    errors = []
+
+    def open_store():
+        try:
+            Store(backend_db)
+        except Exception as exc:   # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert M.current(Store(backend_db).engine) == "0006"
