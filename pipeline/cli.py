@@ -374,6 +374,82 @@ def delete(keys, db, purge, reason, actor):
         raise click.ClickException(f"not stored: {', '.join(missing)} (keys look like twitter:123)")
 
 
+@main.group()
+def users():
+    """Desk users and their roles: agent (works the desk), marketing (views only), admin (everything)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["agent", "marketing", "admin"]), help="What the user may do.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin (else it is asked for).")
+@click.option("--no-password", is_flag=True, help="A user who signs in through OIDC only.")
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def users_add(name, role, password_stdin, no_password, db, actor):
+    """Add a user; the password is stored as an Argon2 hash, never echoed or logged.
+
+    \b
+    Example:
+      printf '%s' "$PASSWORD" | ecoute users add ana --role agent --password-stdin
+    """
+    from .users import UserError, add_user
+
+    if no_password:
+        password = None
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password.strip():
+            raise click.ClickException("the password read from stdin is empty; pipe it in, e.g. "
+                                       "printf '%s' \"$PASSWORD\" | ecoute users add NAME --role agent --password-stdin")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = add_user(_store(db), name, role, password, actor=actor)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"added {user.name} ({user.role})" + (", OIDC sign-in only" if password is None else ""))
+
+
+@users.command("list")
+@click.option("--db", help=DB_HELP)
+def users_list(db):
+    """Every user with role, creation date and whether disabled.
+
+    \b
+    Example:
+      ecoute users list --db team.db
+    """
+    from .users import list_users
+
+    found = list_users(_store(db))
+    for user in found:
+        click.echo(f"{user.name}\t{user.role}\tcreated {user.created_at:%Y-%m-%d}"
+                   + ("\tdisabled" if user.disabled else ""))
+    if not found:
+        click.echo("no users: the dashboard runs without sign-in (add one with `ecoute users add`)")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def users_disable(name, db, actor):
+    """Stop a user from signing in (their past actions stay in the audit log).
+
+    \b
+    Example:
+      ecoute users disable bo
+    """
+    from .users import UserError, disable_user
+
+    try:
+        disable_user(_store(db), name, actor=actor)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"disabled {name}")
+
+
 @main.group("db")
 def db_group():
     """The store's schema: Alembic migrations (pipeline/migrations), for SQLite and PostgreSQL."""

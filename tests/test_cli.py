@@ -126,3 +126,20 @@ def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
     result = run("db", "upgrade", "--db", db)
     assert result.exit_code == 0 and "at revision 0006 (head)" in result.output
     assert run("db", "current", "--db", db).output.strip() == "0006 (head)"
+
+
+def test_users_are_added_from_stdin_listed_and_disabled(db):
+    from pipeline.users import authenticate
+
+    added = run("users", "add", "ana", "--role", "agent", "--password-stdin", "--db", db, input="pa55 word\n")
+    assert added.exit_code == 0 and added.output.strip() == "added ana (agent)"
+    assert authenticate(Store(db), "ana", "pa55 word").role == "agent"
+    empty = run("users", "add", "bo", "--role", "admin", "--password-stdin", "--db", db, input="\n")
+    assert empty.exit_code == 1 and "password read from stdin is empty" in empty.output
+    taken = run("users", "add", "ana", "--role", "admin", "--password-stdin", "--db", db, input="x\n")
+    assert taken.exit_code == 1 and "user 'ana' already exists" in taken.output
+    assert run("users", "list", "--db", db).output.startswith("ana\tagent\tcreated ")
+    assert run("users", "disable", "ana", "--db", db).output.strip() == "disabled ana"
+    assert run("users", "list", "--db", db).output.strip().endswith("disabled")
+    assert authenticate(Store(db), "ana", "pa55 word") is None
+    assert "pa55" not in "".join(Store(db).audit()["detail"].fillna(""))
