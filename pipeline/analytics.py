@@ -45,6 +45,7 @@ trend_daily = sa.Table(
     sa.Column("intent", sa.String(20)),
     sa.Column("category", sa.String(40)),
     sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("reach", sa.BigInteger, nullable=False),      # sum of the authors' followers
 )
 trend_state = sa.Table(
     "trend_state", aggregates,
@@ -274,6 +275,9 @@ def prepare(db: Db = None) -> int:
     """Create `trend_daily`, its state and the indexes refresh needs (idempotent), then refresh."""
     store = store_of(db)
     with store.engine.begin() as conn:
+        have = sa.inspect(conn).get_columns("trend_daily") if sa.inspect(conn).has_table("trend_daily") else []
+        if have and {col["name"] for col in have} != {col.name for col in trend_daily.c}:
+            aggregates.drop_all(conn)       # an older layout: recount from scratch
         aggregates.create_all(conn)
         for name, table, column in (("ix_classifications_classified_at", "classifications", "classified_at"),
                                     ("ix_mentions_deleted_at", "mentions", "deleted_at")):
@@ -339,7 +343,8 @@ def _recount(conn, store: Store, days: list[date] | None) -> int:
     lang = sa.func.coalesce(c.c.lang, m.c.lang)
     columns = [day, c.c.brands, c.c.competitors, c.c.relevant, c.c.sentiment, m.c.source, lang.label("lang"),
                c.c.intent, c.c.category]
-    query = (sa.select(*columns, sa.func.count().label("n"))
+    reach = sa.func.sum(sa.func.coalesce(m.c.author_followers, 0))
+    query = (sa.select(*columns, sa.func.count().label("n"), reach.label("reach"))
              .select_from(m.join(c, c.c.mention_key == m.c.key))
              .where(m.c.deleted_at.is_(None), m.c.created_at.is_not(None))
              .group_by(day.element, c.c.brands, c.c.competitors, c.c.relevant, c.c.sentiment, m.c.source, lang,
@@ -375,7 +380,7 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
 def _explode(grouped: pd.DataFrame) -> pd.DataFrame:
     """Counts per brands-list → counts per brand (relevant mentions) and per competitor (all)."""
     if grouped.empty:
-        return pd.DataFrame(columns=CUBE + ["n"])
+        return pd.DataFrame(columns=CUBE + ["n", "reach"])
     grouped["day"] = pd.to_datetime(grouped["day"]).dt.date
     parts = []
     for role, column, keep in (("brand", "brands", grouped["relevant"].astype(bool)),
@@ -384,8 +389,8 @@ def _explode(grouped: pd.DataFrame) -> pd.DataFrame:
         part = part.dropna(subset=["name"]).assign(role=role)
         parts.append(part)
     cube = pd.concat(parts, ignore_index=True)
-    cube = cube.groupby(CUBE, dropna=False, as_index=False)["n"].sum()
-    cube = cube.astype({"n": int}).astype(object)
+    cube = cube.groupby(CUBE, dropna=False, as_index=False)[["n", "reach"]].sum()
+    cube = cube.astype({"n": int, "reach": int}).astype(object)
     return cube.where(cube.notna(), None)
 
 
@@ -405,7 +410,7 @@ def counts(since: When = "30d", until: When = None, db: Db = None) -> pd.DataFra
     frame["day"] = pd.to_datetime(frame["day"]).astype("datetime64[us]")
     for column in CUBE[1:]:
         frame[column] = frame[column].astype("string")
-    frame["n"] = frame["n"].astype("int64")
+    frame[["n", "reach"]] = frame[["n", "reach"]].astype("int64")
     return frame
 
 
@@ -485,7 +490,8 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
     Returns a dict of DataFrames: `daily` (as `daily()`), `totals` (per brand over the period: volume,
     negative share, net sentiment, share of voice, and the same over the previous period of equal length
     with the changes), `split` (per day, brand and value of `split`, one of source, lang, intent,
-    category: volume) and `competitors` (per day and competitor: volume).
+    category: volume), `competitors` (per day and competitor: volume) and `sources` (as
+    `top_sources()`); and the period's `start`, `end` and `previous_start` (Timestamps).
 
     >>> view = trends(since="30d", split="lang", db="ecoute-demo.db")          # doctest: +SKIP
     >>> view["totals"][["brand", "volume", "volume_previous", "share_of_voice"]]   # doctest: +SKIP
@@ -504,6 +510,7 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
     if brand:
         mine = mine[mine["brand"] == brand]
     out = {"daily": pd.DataFrame(columns=DAILY_COLUMNS), "totals": pd.DataFrame(), "split": pd.DataFrame(),
+           "sources": pd.DataFrame(),
            "competitors": now_part[now_part["role"] == "competitor"].groupby(["day", "name"], as_index=False)["n"]
            .sum().rename(columns={"name": "competitor", "n": "volume"}),
            "start": pd.Timestamp(start.date()), "end": pd.Timestamp(end), "previous_start": pd.Timestamp(start.date() - length)}
@@ -521,8 +528,64 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
             totals[f"{column}_previous"] = float("nan")
     totals["volume_change"] = totals["volume"] / totals["volume_previous"] - 1
     out["totals"] = totals
+    sources = mine.assign(negative=mine["n"].where(mine["sentiment"] == "negative", 0)).groupby(
+        "source", as_index=False)[["n", "reach", "negative"]].sum().rename(columns={"n": "mentions"})
+    out["sources"] = sources.assign(negative_share=sources["negative"] / sources["mentions"]).sort_values(
+        "reach", ascending=False, ignore_index=True)
     if split:
         out["split"] = (mine.groupby(["day", "brand", split], as_index=False, dropna=False)["n"].sum()
                         .rename(columns={"n": "volume"}))
         out["split"][split] = out["split"][split].fillna("(none)")
     return out
+
+
+def top_authors(since: When = "30d", until: When = None, brand: str | None = None, source: str | None = None,
+                lang: str | None = None, db: Db = None, *, n: int = 10) -> pd.DataFrame:
+    """The authors with the most reach (followers) who posted relevant mentions in the period.
+
+    Columns: author, source, mentions, followers (the largest count seen), negative (their negative
+    mentions), reach (followers × mentions: an upper bound on impressions).
+
+    >>> top_authors(since="30d", brand="Lumelle", n=5)    # doctest: +SKIP
+    """
+    m, c = mentions_table, classifications
+    negative = sa.func.sum(sa.case((c.c.sentiment == "negative", 1), else_=0))
+    followers = sa.func.max(sa.func.coalesce(m.c.author_followers, 0))
+    query = (sa.select(m.c.author, m.c.source, sa.func.count().label("mentions"), followers.label("followers"),
+                       negative.label("negative"))
+             .select_from(m.join(c, c.c.mention_key == m.c.key))
+             .where(m.c.deleted_at.is_(None), c.c.relevant.is_(True), m.c.author.is_not(None))
+             .group_by(m.c.author, m.c.source)
+             .order_by((followers * sa.func.count()).desc(), sa.func.count().desc()).limit(n))
+    query = _mention_filters(query, since, until, brand, source, lang)
+    with store_of(db).engine.connect() as conn:
+        frame = pd.read_sql(query, conn)
+    frame["reach"] = frame["followers"] * frame["mentions"]
+    return _typed(frame, {"author": "string", "source": "string", "mentions": "int64", "followers": "int64",
+                          "negative": "int64", "reach": "int64"}, ())
+
+
+def top_sources(since: When = "30d", until: When = None, brand: str | None = None, lang: str | None = None,
+                db: Db = None) -> pd.DataFrame:
+    """Per source: relevant mentions, reach (the authors' followers summed per mention) and negative
+    share, largest reach first (from the daily counts: whole days).
+
+    >>> top_sources(since="7d")          # doctest: +SKIP
+    """
+    cube = _filtered(counts(since, until, db), None, lang)
+    cube = cube[cube["role"] == "brand"]
+    if brand:
+        cube = cube[cube["name"] == brand]
+    frame = cube.assign(negative=cube["n"].where(cube["sentiment"] == "negative", 0)).groupby(
+        "source", as_index=False)[["n", "reach", "negative"]].sum().rename(columns={"n": "mentions"})
+    frame["negative_share"] = frame["negative"] / frame["mentions"]
+    return frame.sort_values("reach", ascending=False).reset_index(drop=True)
+
+
+def spikes(frame: pd.DataFrame, factor: float = 2.5, minimum: int = 5) -> pd.DataFrame:
+    """Days of `daily()` whose volume is at least `factor` × the brand's median day in the frame (and
+    `minimum` mentions): the spike markers of the Trends page and the report."""
+    if frame.empty:
+        return frame.iloc[0:0]
+    usual = frame.groupby("brand")["volume"].transform("median")
+    return frame[(frame["volume"] >= factor * usual) & (frame["volume"] >= minimum)]
