@@ -589,7 +589,11 @@ def train(data, encoder, heads_dir, max_length, epochs):
               help="Training set (default: pipeline/data/intent_category_severity.jsonl).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Where to write the heads (default: pipeline/heads_extra, the shipped ones).")
-def train_intents(rules_file, data_file, out):
+@click.option("--c", "c_grid", type=float, multiple=True,
+              help="Only try this regularisation C (repeatable; default: the full grid the shipped heads used).")
+@click.option("--cue-weight", "cue_weights", type=float, multiple=True,
+              help="Only try this weight of the cue features (repeatable; default: the full grid).")
+def train_intents(rules_file, data_file, out, c_grid, cue_weights):
     """Retrain the intent, complaint category and severity heads; writes a model card.
 
     \b
@@ -597,11 +601,12 @@ def train_intents(rules_file, data_file, out):
       ecoute train-intents --out my-intent-heads   # then models.intent_heads: my-intent-heads
     """
     from .intents import EXTRA_HEADS_DIR, TRAINING_FILE
+    from .train_labels import C_GRID, CUE_WEIGHTS
     from .train_labels import train as run_training
 
     logging.getLogger().setLevel(logging.INFO)
     card = run_training(_rules(rules_file), Path(data_file) if data_file else TRAINING_FILE,
-                        Path(out) if out else EXTRA_HEADS_DIR)
+                        Path(out) if out else EXTRA_HEADS_DIR, tuple(c_grid) or C_GRID, tuple(cue_weights) or CUE_WEIGHTS)
     for task, scores in card["metrics"].items():
         click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
 

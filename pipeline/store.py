@@ -620,18 +620,47 @@ class Store:
                 raise QueueConflict(f"queue item {item_id} does not exist")
             posts = pd.read_sql(
                 sa.select(mentions.c.key, mentions.c.created_at.label("at"), mentions.c.author.label("actor"),
-                          mentions.c.text, mentions.c.url, classifications.c.intent, classifications.c.category,
-                          classifications.c.severity, classifications.c.sentiment, classifications.c.priority)
+                          mentions.c.text, mentions.c.url, mentions.c.source, mentions.c.author_followers,
+                          classifications.c.lang, classifications.c.brands, classifications.c.intent,
+                          classifications.c.category, classifications.c.severity, classifications.c.sentiment,
+                          classifications.c.priority, classifications.c.reasons)
                 .select_from(case_mentions.join(mentions, mentions.c.key == case_mentions.c.mention_key)
                              .outerjoin(classifications, classifications.c.mention_key == mentions.c.key))
                 .where(case_mentions.c.case_id == item_id), c)
             events = pd.read_sql(sa.select(case_events).where(case_events.c.case_id == item_id), c)
         posts["kind"] = "mention"
+        for column in ("brands", "reasons"):
+            posts[column] = posts[column].map(lambda v: json.loads(v) if isinstance(v, str) else [])
         events = events.rename(columns={"mention_key": "key"})
         timeline = pd.concat([posts, events.drop(columns=["id", "case_id"])], ignore_index=True)
         timeline["at"] = pd.to_datetime(timeline["at"])
         timeline = timeline.sort_values(["at", "kind"], kind="stable").reset_index(drop=True)
         return {**dict(row), "timeline": timeline}
+
+    def response_times(self, since: datetime | None = None) -> pd.DataFrame:
+        """Cases opened since `since` (UTC): who holds them, when they were opened, first answered and
+        closed; `first_response_minutes` is wall-clock minutes to the first reply (NaN while unanswered).
+        The lead's page reads its medians and p90s per agent and per day from this."""
+        query = sa.select(queue_items.c.id, queue_items.c.status, queue_items.c.assignee, queue_items.c.band,
+                          queue_items.c.created_at, queue_items.c.claimed_at, queue_items.c.first_response_at,
+                          queue_items.c.resolved_at, queue_items.c.due_at, queue_items.c.dismiss_reason)
+        if since is not None:
+            query = query.where(queue_items.c.created_at >= _naive(since) if since.tzinfo else since)
+        with self.engine.connect() as c:
+            frame = pd.read_sql(query, c)
+        for column in ("created_at", "claimed_at", "first_response_at", "resolved_at", "due_at"):
+            frame[column] = pd.to_datetime(frame[column])
+        frame["first_response_minutes"] = (frame["first_response_at"] - frame["created_at"]).dt.total_seconds() / 60
+        frame["breached"] = frame["due_at"].notna() & (
+            frame["first_response_at"].fillna(pd.Timestamp(utcnow())) > frame["due_at"])
+        return frame
+
+    def newest_by_source(self) -> dict[str, datetime]:
+        """The newest stored mention's time per source type (twitter, mastodon, …): how far each lags."""
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(mentions.c.source, sa.func.max(mentions.c.created_at))
+                             .group_by(mentions.c.source)).all()
+        return {source: newest for source, newest in rows if newest is not None}
 
     def _did(self, c: Connection, actor: str, action: str, item_id: int, text: str | None = None,
              detail: dict | None = None) -> None:

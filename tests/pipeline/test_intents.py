@@ -110,9 +110,9 @@ def test_train_intents_writes_heads_the_pipeline_then_uses(tmp_path):
     small = write_jsonl(tmp_path / "small.jsonl", rows[::6])
     out = tmp_path / "my-heads"
     result = CliRunner().invoke(main, ["train-intents", "--data", str(small), "--out", str(out),
-                                       "--rules", str(ROOT / "rules.yaml")])
+                                       "--rules", str(ROOT / "rules.yaml"), "--c", "2", "--cue-weight", "1"])
     assert result.exit_code == 0, result.output
-    assert "intent: C " in result.output and "cv_macro_f1" in result.output
+    assert "intent: C 2.0" in result.output and "cue_weight 1.0" in result.output and "cv_macro_f1" in result.output
     card = json.loads((out / "card.json").read_text())
     assert card["metrics"]["intent"]["n"] == len(rows[::6])
     rules_text = (ROOT / "rules.yaml").read_text().replace("  encoder: embedded\n",
