@@ -336,6 +336,58 @@ class Alerts(Strict):
         return value
 
 
+INTENTS = ("complaint", "question", "praise", "other")            # pipeline/intents.py, kept light here
+CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
+              "app_website", "safety", "other")
+PLACEHOLDERS = ("author", "brand", "case")
+
+
+def template_fields(text: str) -> list[str]:
+    """The {placeholders} of a reply template; malformed braces or a field other than PLACEHOLDERS raise."""
+    import string
+
+    try:
+        parts = [(field, spec, conv) for _, field, spec, conv in string.Formatter().parse(text) if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"{exc}; write {{{{ and }}}} for literal braces") from None
+    allowed = ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)
+    for field, spec, conv in parts:
+        if field not in PLACEHOLDERS:
+            guess = difflib.get_close_matches(field, PLACEHOLDERS, n=1)
+            hint = f" (did you mean {{{guess[0]}}}?)" if guess else ""
+            raise ValueError(f"unknown placeholder {{{field}}}{hint}; placeholders are {allowed} "
+                             f"(write {{{{ and }}}} for literal braces)")
+        if spec or conv:
+            raise ValueError(f"placeholder {{{field}}} takes no format or conversion; placeholders are {allowed}")
+    return [field for field, _, _ in parts]
+
+
+class ReplyTemplate(Strict):
+    """A canned reply for the desk: for an intent, a complaint category and a language (each optional)."""
+    name: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    intent: Literal[INTENTS] | None = None       # none: any intent
+    category: Literal[CATEGORIES] | None = None  # none: any category (complaints only have one)
+    lang: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")   # 'en', 'fr'…; none: any language
+
+    @field_validator("text")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        template_fields(value)
+        return value
+
+    @model_validator(mode="after")
+    def _category_of_complaints(self) -> "ReplyTemplate":
+        if self.category and self.intent not in (None, "complaint"):
+            raise ValueError(f"a 'category' is only given to complaints, but this template's intent is '{self.intent}'")
+        return self
+
+
+class Privacy(Strict):
+    """How long mentions are kept (`ecoute prune`); erasure on request is `ecoute erase`."""
+    retention_days: int | None = Field(default=None, ge=1)   # none: keep everything
+
+
 class Rules(Strict):
     brands: list[Brand] = Field(min_length=1)
     sources: list[Source] = []
@@ -344,6 +396,8 @@ class Rules(Strict):
     models: Models = Models()
     transparency: Transparency = Transparency()
     alerts: Alerts = Alerts()
+    templates: list[ReplyTemplate] = []
+    privacy: Privacy = Privacy()
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Rules":
@@ -352,6 +406,10 @@ class Rules(Strict):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
                 raise ValueError(f"{kind} names must be unique, repeated: {', '.join(dupes)}")
+        named = [(t.name, t.lang) for t in self.templates]
+        dupes = sorted({f"{n} ({lang or 'any language'})" for n, lang in named if named.count((n, lang)) > 1})
+        if dupes:
+            raise ValueError(f"template names must be unique per language, repeated: {', '.join(dupes)}")
         return self
 
     def brand(self, name: str) -> Brand:
