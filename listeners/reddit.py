@@ -20,7 +20,7 @@ from __future__ import annotations
 import configparser
 import logging
 import os
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import praw
 import prawcore
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 CREDENTIALS = {"client_id": "REDDIT_CLIENT_ID", "client_secret": "REDDIT_CLIENT_SECRET",
                "user_agent": "REDDIT_USER_AGENT"}
+# replies post as a user: the script app's id and secret with that account's name and password
+REPLY_CREDENTIALS = {"client_id": "REDDIT_CLIENT_ID", "client_secret": "REDDIT_CLIENT_SECRET",
+                     "username": "REDDIT_USERNAME", "password": "REDDIT_PASSWORD"}
 SEEN_KEPT = 1000
 RESUME_MARGIN_S = 1800.0
 PAGE_SIZE = 100
@@ -206,3 +209,67 @@ def _listener_error(source, exc: prawcore.PrawcoreException) -> ListenerError:
         return ListenerError(f"{where}: Reddit answered {status} for {source.subreddits}; a subreddit "
                              f"may be private, quarantined or banned: remove it from the source")
     return ListenerError(f"{where}: Reddit failed: {exc}")
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+class Reply(NamedTuple):
+    id: str | None
+    url: str | None
+
+
+def can_reply() -> bool:
+    return all(os.environ.get(var, "").strip() for var in REPLY_CREDENTIALS.values())
+
+
+def reply(source, mention: Mention, text: str, *, reddit: praw.Reddit | None = None) -> Reply:
+    """Post `text` as a comment under the submission or comment `mention` (its fullname, t3_/t1_)."""
+    reddit = reddit or _user_reddit(source)
+    kind, _, id36 = mention.source_id.partition("_")
+    if kind not in ("t1", "t3") or not id36:
+        raise ListenerError(f"{mention.key} is not a Reddit comment or submission (t1_/t3_ fullname)")
+    thing = reddit.comment(id36) if kind == "t1" else reddit.submission(id36)
+    try:
+        posted = thing.reply(text)
+    except praw.exceptions.RedditAPIException as exc:   # THREAD_LOCKED, DELETED_COMMENT, RATELIMIT…
+        reasons = "; ".join(f"{item.error_type}: {item.message}" for item in exc.items)
+        raise ListenerError(f"Reddit refused the reply to {mention.source_id}: {reasons}") from None
+    except prawcore.PrawcoreException as exc:
+        raise _reply_error(mention, exc) from None
+    if posted is None:   # praw: Reddit gave no comment back (a quarantined subreddit)
+        return Reply(None, mention.url)
+    data = vars(posted)
+    path = data.get("permalink") or _comment_path(data)
+    return Reply(data.get("name") or f"t1_{data.get('id')}", "https://www.reddit.com" + path)
+
+
+def _reply_error(mention: Mention, exc: prawcore.PrawcoreException) -> ListenerError:
+    where = f"replying to {mention.source_id}"
+    response = getattr(exc, "response", None)
+    headers = response.headers if response is not None else {}
+    if isinstance(exc, prawcore.TooManyRequests):
+        return RateLimited(f"Reddit rate limit reached (429) {where}", retry_after_seconds(headers))
+    if isinstance(exc, prawcore.ServerError):
+        return Unavailable(f"Reddit answered {response.status_code} {where}", retry_after_seconds(headers))
+    if isinstance(exc, prawcore.RequestException):
+        return Unavailable(f"could not reach Reddit ({type(exc.original_exception).__name__}) {where}")
+    if isinstance(exc, prawcore.OAuthException):
+        return ListenerError(f"Reddit refused the credentials ({exc}) {where}; check "
+                             f"{', '.join(REPLY_CREDENTIALS.values())}")
+    status = response.status_code if response is not None else None
+    if status == 403:
+        return ListenerError(f"Reddit answered 403 {where}: the account may be banned from the subreddit, "
+                             f"or the post archived or locked")
+    return ListenerError(f"Reddit failed {where}: {exc}")
+
+
+def _user_reddit(source) -> praw.Reddit:
+    missing = [var for var in REPLY_CREDENTIALS.values() if not os.environ.get(var, "").strip()]
+    if missing:
+        raise ListenerError(f"cannot reply on Reddit: {', '.join(missing)} not set; create a 'script' app at "
+                            f"https://www.reddit.com/prefs/apps and export its id and secret with the account's "
+                            f"name and password")
+    settings = {key: os.environ[var].strip() for key, var in REPLY_CREDENTIALS.items()}
+    agent = os.environ.get(CREDENTIALS["user_agent"], "").strip() or f"ecoute desk (by u/{settings['username']})"
+    return praw.Reddit(**settings, user_agent=agent, check_for_updates=False,
+                       timeout=max(1, int(source.timeout.total_seconds())))

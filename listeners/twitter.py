@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 import re
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import requests
 import tweepy
@@ -31,6 +31,9 @@ from .base import ListenerError, Page, RateLimited, Unavailable, retry_after_sec
 log = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "TWITTER_BEARER_TOKEN"
+# replies post as a user: OAuth 1.0a user context (the app's key and secret, the account's token and secret)
+REPLY_CREDENTIALS = {"consumer_key": "TWITTER_API_KEY", "consumer_secret": "TWITTER_API_SECRET",
+                     "access_token": "TWITTER_ACCESS_TOKEN", "access_token_secret": "TWITTER_ACCESS_SECRET"}
 QUERY_LIMIT = 512  # recent search on the Basic and Pro tiers
 TWEET_FIELDS = ["created_at", "lang", "conversation_id", "in_reply_to_user_id", "referenced_tweets",
                 "public_metrics", "author_id"]
@@ -40,11 +43,13 @@ _BARE_WORD = re.compile(r"^[@#$]?\w+$")
 
 
 class _Redact(logging.Filter):
-    """tweepy logs request headers at DEBUG, bearer token included: blank it out before any handler."""
+    """tweepy logs request headers at DEBUG, bearer token or OAuth signature included: blank them out
+    before any handler."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "Bearer " in record.msg:
+        if isinstance(record.msg, str) and ("Bearer " in record.msg or "OAuth " in record.msg):
             record.msg = re.sub(r"Bearer [^'\"\s,}]+", "Bearer <redacted>", record.msg)
+            record.msg = re.sub(r"OAuth [^'\"}]+", "OAuth <redacted>", record.msg)
         return True
 
 
@@ -253,3 +258,50 @@ def _mention(tweet: tweepy.Tweet, users: dict[int, tweepy.User]) -> Mention:
         "thread_id": data.get("conversation_id"),
         "raw": {**data, "author": author} if author else data,
     })
+
+
+# -- replies ------------------------------------------------------------------------------------
+
+class Reply(NamedTuple):
+    id: str
+    url: str | None
+
+
+def can_reply() -> bool:
+    return all(os.environ.get(var, "").strip() for var in REPLY_CREDENTIALS.values())
+
+
+def reply(source, mention: Mention, text: str, *, client: tweepy.Client | None = None) -> Reply:
+    """Post `text` as a reply to the tweet `mention`, as the account of the TWITTER_ACCESS_TOKEN."""
+    client = client or _user_client(source)
+    try:
+        response = client.create_tweet(text=text, in_reply_to_tweet_id=mention.source_id, user_auth=True)
+    except tweepy.TooManyRequests as exc:
+        raise RateLimited(f"X rate limit reached (429) replying to {mention.source_id}",
+                          retry_after_seconds(exc.response.headers)) from None
+    except tweepy.TwitterServerError as exc:
+        raise Unavailable(f"X answered {exc.response.status_code} replying to {mention.source_id}") from None
+    except tweepy.Unauthorized:
+        raise ListenerError(f"X refused the reply credentials (401); check {', '.join(REPLY_CREDENTIALS.values())} "
+                            f"(the app's API key and secret, the account's access token and secret)") from None
+    except tweepy.HTTPException as exc:
+        status = exc.response.status_code
+        hint = ("; the app needs Read and Write permission, and X only lets an account reply to a post that "
+                "mentions it or whose author follows it" if status == 403 else "")
+        raise ListenerError(f"X refused the reply to {mention.source_id} ({status}): "
+                            f"{'; '.join(_messages(exc))}{hint}") from None
+    except (requests.Timeout, requests.ConnectionError) as exc:
+        raise Unavailable(f"could not reach X ({type(exc).__name__}) replying to {mention.source_id}") from None
+    tweet_id = str(response.data["id"])
+    return Reply(tweet_id, f"https://x.com/i/web/status/{tweet_id}")
+
+
+def _user_client(source) -> tweepy.Client:
+    missing = [var for var in REPLY_CREDENTIALS.values() if not os.environ.get(var, "").strip()]
+    if missing:
+        raise ListenerError(f"cannot reply on X: {', '.join(missing)} not set; create them in the X developer "
+                            f"portal (app with Read and Write permission, User authentication settings)")
+    client = tweepy.Client(**{key: os.environ[var].strip() for key, var in REPLY_CREDENTIALS.items()},
+                           wait_on_rate_limit=False)
+    client.session.request = functools.partial(client.session.request, timeout=source.timeout.total_seconds())
+    return client
