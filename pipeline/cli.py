@@ -556,6 +556,76 @@ def bench_trends(total, db):
 
 
 @main.command()
+@click.option("--since", default="7d", show_default=True,
+              help="Period covered: 7d, 24h, 4w or an ISO date (compared with the period before).")
+@click.option("--until", help="End of the period (ISO date or time, UTC; default: now), e.g. for an older store.")
+@click.option("--brand", help="One brand only (default: every brand in rules.yaml).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="File to write: .html (self-contained) or .md (Markdown).")
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+def report(since, until, brand, output, db, rules_file):
+    """Write a one-minute summary: per-brand figures and charts, goals, top complaints, risks, alerts.
+
+    \b
+    Example:
+      ecoute report --since 7d -o report.html
+    """
+    from .report import write
+
+    rules = _rules(rules_file)
+    if brand and brand not in {b.name for b in rules.brands}:
+        raise click.BadParameter(f"unknown brand {brand!r}; rules.yaml has {', '.join(b.name for b in rules.brands)}",
+                                 param_hint="--brand")
+    try:
+        result = write(output, rules, since=since, until=until, db=_store(db), brand=brand)
+    except ValueError as exc:
+        raise click.ClickException(f"{exc}\nHint: --since 7d, --until 2026-11-10")
+    click.echo(f"wrote {output}: {result.start:%Y-%m-%d} to {result.end:%Y-%m-%d %H:%M} UTC, "
+               f"{int(result.totals['volume'].sum()) if len(result.totals) else 0} brand mentions, "
+               f"{len(result.alerts)} alerts")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then exit (for cron).")
+@click.option("--name", "names", multiple=True, help="Only this digest (repeatable).")
+@click.option("--force", is_flag=True, help="Send even when not due (with --name: a test sending).")
+@click.option("--every", default="1m", show_default=True, help="Without --once: how often to check what is due.")
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+def digest(once, names, force, every, db, rules_file):
+    """Send the `digests:` of rules.yaml when due: the report by e-mail, a summary to webhooks.
+
+    \b
+    Example:
+      SMTP_USERNAME=bot SMTP_PASSWORD=… ecoute digest --once
+    """
+    import time
+
+    from .digests import run_due
+    from .rules import parse_duration
+
+    rules = _rules(rules_file)
+    unknown = set(names) - {d.name for d in rules.digests}
+    if unknown:
+        raise click.BadParameter(f"no digest named {', '.join(sorted(unknown))} in rules.yaml", param_hint="--name")
+    store = _store(db)
+    failed = False
+    while True:
+        for outcome in run_due(rules, store, names=tuple(names), force=force):
+            for target in outcome.sent_to:
+                click.echo(f"digest {outcome.digest}: sent to {target}")
+            for error in outcome.errors:
+                click.echo(f"digest {outcome.digest}: {error}", err=True)
+            failed = failed or bool(outcome.errors)
+        if once or force:
+            break
+        time.sleep(parse_duration(every).total_seconds())
+    if failed:
+        raise SystemExit(1)
+
+
+@main.command()
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
 @click.option("--encoder", default="embedded", show_default=True, help="'embedded', a Hugging Face id or a path.")
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "

@@ -87,7 +87,7 @@ def status(rules: Rules, since: analytics.When = "30d", until: analytics.When = 
                          _cut(cases, "created_at", end - timedelta(weeks=w + 1), end - timedelta(weeks=w)))
                  for w in reversed(range(weeks))]
         target = target_value(goal)
-        met = None if pd.isna(value) else (value < target if goal.direction == "below" else value > target)
+        met = None if pd.isna(value) else bool(value < target if goal.direction == "below" else value > target)
         rows.append({"goal": goal.name, "metric": goal.metric, "brand": goal.brand or "all brands", "value": value,
                      "target": target, "direction": goal.direction, "met": met, "shown": shown(goal.metric, value),
                      "target_shown": shown(goal.metric, target), "trend": trend})

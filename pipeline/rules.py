@@ -388,6 +388,37 @@ class Privacy(Strict):
     retention_days: int | None = Field(default=None, ge=1)   # none: keep everything
 
 
+class DigestEmail(Strict):
+    """A digest by e-mail (SMTP). Credentials come from the environment, never from rules.yaml."""
+    to: StringList = Field(min_length=1)
+    sender: str = Field(min_length=3)                # the From: address
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username_env: str = "SMTP_USERNAME"              # variables holding the login; no login when unset
+    password_env: str = "SMTP_PASSWORD"
+    timeout: Duration = timedelta(seconds=30)
+
+
+class Digest(Strict):
+    """`ecoute report` sent on a schedule by `ecoute digest` (README, 'Reports and digests')."""
+    name: str = Field(min_length=1)
+    schedule: Literal["daily", "weekly"] = "weekly"
+    at: Clock = dt_time(8, 0)                        # local time, in queue.timezone
+    weekday: Literal[WEEKDAYS] = "mon"               # for weekly digests
+    period: Duration = timedelta(days=7)             # what the report covers, up to the sending time
+    brand: str | None = None                         # one brand, or all
+    format: Literal["html", "markdown"] = "html"     # the e-mail's report; webhooks get a text summary
+    webhooks: list[Webhook] = []
+    email: DigestEmail | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> "Digest":
+        if not self.webhooks and self.email is None:
+            raise ValueError(f"digest {self.name!r} goes nowhere: give 'webhooks', 'email' or both")
+        return self
+
+
 class Rules(Strict):
     brands: list[Brand] = Field(min_length=1)
     sources: list[Source] = []
@@ -398,10 +429,11 @@ class Rules(Strict):
     alerts: Alerts = Alerts()
     templates: list[ReplyTemplate] = []
     privacy: Privacy = Privacy()
+    digests: list[Digest] = []
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Rules":
-        for kind, items in (("brand", self.brands), ("source", self.sources)):
+        for kind, items in (("brand", self.brands), ("source", self.sources), ("digest", self.digests)):
             names = [item.name for item in items]
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
