@@ -497,6 +497,55 @@ def db_current(db):
         click.echo(f"{revision or 'none'} (head is {HEAD}; run `ecoute db upgrade`)")
 
 
+@main.command()
+@click.option("--author", required=True, help="The person's handle: @dan, u/dan, dan@mastodon.social…")
+@click.option("--source", help="Only on this platform: twitter, reddit, mastodon, bluesky, rss, file.")
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def erase(author, source, db, actor, dry_run):
+    """Erase a person on request: their mentions, labels, cases, replies and notes naming them, alert links.
+
+    One transaction. Open cases go too. The audit log records who asked, when and how many rows, never
+    the handle.
+
+    \b
+    Example:
+      ecoute erase --author @dan --source twitter --actor dpo@example.com
+    """
+    from .privacy import erase as erase_author
+
+    try:
+        removal = erase_author(_store(db), author, source, actor=actor, dry_run=dry_run)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--author")
+    click.echo(removal.line())
+
+
+@main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who ran it, for the audit log.")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def prune(db, rules_file, actor, dry_run):
+    """Remove mentions older than privacy.retention_days, with their labels and closed cases.
+
+    Open cases are never pruned; a closed case goes once all its mentions are old. Run it daily (cron).
+
+    \b
+    Example:
+      ecoute prune --dry-run
+    """
+    from .privacy import prune as prune_store
+
+    days = _rules(rules_file).privacy.retention_days
+    if days is None:
+        raise click.ClickException("privacy.retention_days is not set in rules.yaml, so everything is kept; "
+                                   "add e.g. `privacy: {retention_days: 365}`")
+    removal = prune_store(_store(db), days, actor=actor, dry_run=dry_run)
+    click.echo(f"older than {days} days: {removal.line()}")
+
+
 @main.group(invoke_without_command=True)
 @click.option("--rules", "rules_file", help=RULES_HELP)
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")

@@ -143,3 +143,34 @@ def test_users_are_added_from_stdin_listed_and_disabled(db):
     assert run("users", "list", "--db", db).output.strip().endswith("disabled")
     assert authenticate(Store(db), "ana", "pa55 word") is None
     assert "pa55" not in "".join(Store(db).audit()["detail"].fillna(""))
+
+
+def test_erase_and_prune_from_the_command_line(tmp_path, db):
+    from datetime import datetime, timedelta, timezone
+
+    from pipeline.mention import Labels, Mention
+
+    store = Store(db)
+    now = datetime.now(timezone.utc)
+    posts = [Mention(source="twitter", source_id="1", text="@aerolia lost bag", author="@dan", created_at=now),
+             Mention(source="twitter", source_id="2", text="@aerolia late", author="@eve",
+                     created_at=now - timedelta(days=400))]
+    store.save_mentions(posts)
+    store.save_labels([Labels(mention_key=p.key, lang="en", relevant=True, brands=("Aerolia",), sentiment="negative",
+                              sentiment_score=0.9, complaint=True, complaint_score=0.9, intent="complaint",
+                              needs_response=True, priority=50, model="test") for p in posts], 3600)
+    dry = run("erase", "--author", "DAN", "--dry-run", "--db", db)
+    assert dry.output == "would remove 1 case_events, 1 case_mentions, 1 classifications, 1 mentions, 1 queue_items\n"
+    done = run("erase", "--author", "@dan", "--actor", "dpo", "--db", db)
+    assert done.output.startswith("removed ") and Store(db).count("mentions") == 1
+    assert run("erase", "--author", "@", "--db", db).exit_code == 2
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("brands:\n  - {name: Aerolia, keywords: [aerolia]}\n")
+    unset = run("prune", "--db", db, "--rules", rules)
+    assert unset.exit_code == 1 and "privacy.retention_days is not set" in unset.output
+    rules.write_text("brands:\n  - {name: Aerolia, keywords: [aerolia]}\nprivacy: {retention_days: 365}\n")
+    assert "older than 365 days: removed nothing" in run("prune", "--db", db, "--rules", rules).output  # open case
+    store.resolve(int(store.queue().iloc[0]["id"]), "ana")
+    assert "1 mentions" in run("prune", "--db", db, "--rules", rules, "--dry-run").output
+    assert "removed " in run("prune", "--db", db, "--rules", rules).output and Store(db).count("mentions") == 0
