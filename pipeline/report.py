@@ -133,11 +133,19 @@ def goal_rows(report: Report) -> list[list[str]]:
             for _, g in report.goals.iterrows()]
 
 
+def _s(value) -> str:
+    """A cell as text; missing values (None, NaN, pd.NA) as ''."""
+    return "" if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)) else str(value)
+
+
 def complaint_rows(report: Report) -> list[list]:
-    return [[f"{row['created_at']:%Y-%m-%d %H:%M}", row["author"] or "", int(row["author_followers"] or 0)
-             if pd.notna(row["author_followers"]) else 0, ", ".join(row["brands"]), row["category"] or "",
-             row["severity"] or "", int(row["priority"]) if pd.notna(row["priority"]) else "", row["text"],
-             _safe_url(row["url"])] for _, row in report.complaints.iterrows()]
+    return [[f"{row['created_at']:%Y-%m-%d %H:%M}", _s(row["author"]), _s(row["author_followers"]),
+             ", ".join(row["brands"]), _s(row["category"]), _s(row["severity"]), _s(row["priority"]), _s(row["text"]),
+             _safe_url(_s(row["url"]))] for _, row in report.complaints.iterrows()]
+
+
+def risk_rows(report: Report) -> list[list[str]]:
+    return [[_s(r["risk"]), _s(r["author"]), _s(r["text"])] for _, r in report.risks.head(TOP).iterrows()]
 
 
 def to_html(report: Report) -> str:
@@ -166,8 +174,7 @@ def to_html(report: Report) -> str:
     if len(report.risks):
         counts = report.risks.groupby("risk").size()
         parts.append(_table(["risk", "mentions"], [[k, int(v)] for k, v in counts.items()]))
-        parts.append(_table(["risk", "author", "text"], [[r["risk"], r["author"] or "", r["text"]]
-                                                         for _, r in report.risks.head(TOP).iterrows()]))
+        parts.append(_table(["risk", "author", "text"], risk_rows(report)))
     else:
         parts.append("<p>None flagged in this period.</p>")
     parts.append("<h2>Alerts</h2>")
@@ -216,9 +223,7 @@ def to_markdown(report: Report) -> str:
     parts += [_md_table(["posted (UTC)", "author", "followers", "brands", "category", "severity", "priority", "text",
                          "link"], rows) if rows else "No complaints in this period.", ""]
     parts += ["## Transparency risks", ""]
-    parts += [_md_table(["risk", "author", "text"], [[r["risk"], r["author"] or "", r["text"]]
-                                                     for _, r in report.risks.head(TOP).iterrows()])
-              if len(report.risks) else "None flagged in this period.", ""]
+    parts += [_md_table(["risk", "author", "text"], risk_rows(report)) if len(report.risks) else "None flagged in this period.", ""]
     parts += ["## Alerts", ""]
     parts += [_md_table(["kind", "brand", "from (UTC)", "reason"],
                         [[a["kind"], a["brand"], f"{a['window_start']:%Y-%m-%d %H:%M}", a["reason"]]
