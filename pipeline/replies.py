@@ -78,16 +78,23 @@ def send_reply(store: Store, item_id: int, agent: str, text: str, rules: Rules |
     try:
         posted = REPLIERS[mention.source](_source_for(rules, mention), mention, text)
     except ListenerError as exc:
-        error = str(exc)
-        log.warning("case %s: reply on %s failed: %s", item_id, mention.source, error)
-        store.reply_failed(item_id, agent, text, error)
-        return ReplyOutcome("failed", item_id, mention.source, text, post_url=mention.url, error=error)
+        return _failed(store, item_id, agent, text, mention, str(exc))
+    except Exception as exc:  # a client library's own error the listener does not map: the desk still shows it
+        log.exception("case %s: unexpected error replying on %s", item_id, mention.source)
+        return _failed(store, item_id, agent, text, mention, f"{mention.source} reply failed: "
+                                                             f"{type(exc).__name__}: {exc}")
     try:
         store.replied(item_id, agent, text, reply_id=posted.id, reply_url=posted.url)
     except QueueConflict:   # closed by someone else while posting: the reply is out, keep it on the timeline
         store.note(item_id, agent, f"Reply posted after the case was closed ({posted.url or posted.id}): {text}")
     return ReplyOutcome("sent", item_id, mention.source, text, post_url=mention.url, reply_id=posted.id,
                         reply_url=posted.url)
+
+
+def _failed(store: Store, item_id: int, agent: str, text: str, mention, error: str) -> ReplyOutcome:
+    log.warning("case %s: reply on %s failed: %s", item_id, mention.source, error)
+    store.reply_failed(item_id, agent, text, error)
+    return ReplyOutcome("failed", item_id, mention.source, text, post_url=mention.url, error=error)
 
 
 def latest_mention(store: Store, item_id: int):

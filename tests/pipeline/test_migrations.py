@@ -116,3 +116,12 @@ def test_stores_opened_at_once_on_a_new_database_migrate_it_once(backend_db):
         thread.join()
     assert errors == []
     assert M.current(Store(backend_db).engine) == "0006"
+
+
+def test_the_alembic_environment_also_runs_on_its_own_against_ecoute_db(tmp_path, monkeypatch):
+    from alembic import command
+
+    monkeypatch.setenv("ECOUTE_DB", str(tmp_path / "by-hand.db"))
+    command.upgrade(M.config(), "head")    # what `alembic upgrade head` does with this package's env.py
+    engine = sa.create_engine(database_url())
+    assert M.current(engine) == "0006" and sa.inspect(engine).has_table("users")

@@ -159,6 +159,32 @@ def test_a_reply_on_reddit_comments_under_the_comment_or_submission(
     assert (case["status"], case["reply_id"], case["reply_url"]) == ("replied", reply_id, link)
 
 
+def test_a_reply_to_a_locked_reddit_thread_fails_with_reddits_reason(store, replay, monkeypatch):
+    credentials(monkeypatch, "reddit")
+    item_id = claimed_case(store, Mention(source="reddit", source_id="t1_d1616q2", text="aerolia lost my bag",
+                                          author="u/dan", thread_id="t3_4b1tfm"))
+    with replay(HERE / "fixtures" / "replies" / "reddit_reply_locked.json", serializer="json") as played:
+        outcome = send_reply(store, item_id, "ana", "Sorry to hear that")
+        assert played.play_count == 2
+    assert outcome.error == "Reddit refused the reply to t1_d1616q2: THREAD_LOCKED: Comments are locked."
+    case = store.case(item_id)
+    assert (case["status"], case["assignee"], case["last_error"]) == ("claimed", "ana", outcome.error)
+
+
+def test_an_error_the_listener_does_not_map_is_still_kept_on_the_case(store, monkeypatch):
+    import pipeline.replies as replies
+
+    def broken(source, mention, text):
+        raise RuntimeError("socket closed mid-answer")
+
+    credentials(monkeypatch, "twitter")
+    monkeypatch.setitem(replies.REPLIERS, "twitter", broken)
+    item_id = claimed_case(store, tweet())
+    outcome = send_reply(store, item_id, "ana", "Hi")
+    assert outcome.error == "twitter reply failed: RuntimeError: socket closed mid-answer"
+    assert store.case(item_id)["status"] == "claimed"
+
+
 # -- Mastodon -----------------------------------------------------------------------------------
 
 def test_a_reply_on_mastodon_goes_through_the_listener_on_the_sources_instance(
