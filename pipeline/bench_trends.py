@@ -110,12 +110,15 @@ def run(db: str | None, total: int, echo: Callable[[str], None]) -> dict:
     started = time.perf_counter()
     added = fill(store, total, echo)
     fill_seconds = time.perf_counter() - started
-    analytics.prepare(store)
+    started = time.perf_counter()
+    analytics.prepare(store)          # the first count of a new store; later refreshes recount changed days only
+    prepare_seconds = time.perf_counter() - started
     trends_seconds = _timed(lambda: analytics.trends(since="30d", split="source", competitors=COMPETITORS,
                                                     db=store))
     api_seconds = _timed(lambda: analytics.mentions(since="30d", db=store))
     rows = len(analytics.mentions(since="30d", db=store))
     result = {"mentions": total, "added": added, "fill_seconds": round(fill_seconds, 1),
+              "prepare_seconds": round(prepare_seconds, 1),
               "trends_seconds": round(trends_seconds, 3), "api_seconds": round(api_seconds, 3),
               "api_rows": rows, "backend": store.engine.dialect.name, "db": store.url}
     echo(f"Trends page (30 days, previous 30, share of voice, split by source): {trends_seconds:.2f} s; "

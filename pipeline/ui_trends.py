@@ -123,7 +123,8 @@ def trends_page() -> None:
 def goals_section(current: Store, days: int, config: Rules) -> None:
     st.subheader("Goals")
     table = cached_goals(current.url, days, rules_version())
-    table = table.assign(status=table["met"].map({True: "✅ met", False: "❌ missed"}).fillna("no data"))
+    table = table.assign(status=table["met"].map({True: "met", False: "missed"}).fillna("no data"),
+                         trend=table["trend"].map(lambda values: [v for v in values if pd.notna(v)]))
     st.dataframe(table[["goal", "brand", "shown", "target_shown", "status", "trend"]], hide_index=True,
                  width="stretch", column_config={
                      "shown": "now", "target_shown": "target",
@@ -134,19 +135,20 @@ def totals_section(totals: pd.DataFrame) -> None:
     for _, row in totals.iterrows():
         cells = st.columns(4)
         cells[0].metric(f"{row['brand']}: mentions", int(row["volume"]), _delta(row, "volume", "{:+.0f}"))
-        cells[1].metric("negative share", f"{row['negative_share']:.0%}", _delta(row, "negative_share", "{:+.1%}"),
+        cells[1].metric("negative share", f"{row['negative_share']:.0%}", _delta(row, "negative_share", "points"),
                         delta_color="inverse")
         cells[2].metric("net sentiment", f"{row['net_sentiment']:+.2f}", _delta(row, "net_sentiment", "{:+.2f}"))
         sov = row["share_of_voice"]
         cells[3].metric("share of voice", "n/a" if pd.isna(sov) else f"{sov:.0%}",
-                        _delta(row, "share_of_voice", "{:+.1%}"))
+                        _delta(row, "share_of_voice", "points"))
 
 
 def _delta(row: pd.Series, column: str, form: str) -> str | None:
     before = row.get(f"{column}_previous")
     if before is None or pd.isna(before) or pd.isna(row[column]):
         return None
-    return form.format(row[column] - before) + " vs previous"
+    change = row[column] - before
+    return (f"{change * 100:+.1f} pts" if form == "points" else form.format(change)) + " vs previous"
 
 
 def volume_chart(daily: pd.DataFrame, alerts: pd.DataFrame) -> dict | None:

@@ -1,0 +1,79 @@
+"""The Trends page through Streamlit's AppTest: figures, share of voice, drill-down, export, escaping."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipeline.mention import Labels, Mention
+from pipeline.store import Store
+from tests.dashboard.conftest import HOSTILE
+
+
+@pytest.fixture
+def trend_db(tmp_path, monkeypatch, rules_file):
+    """Ten days of Aerolia and Lumelle mentions, some naming competitors; yesterday's busiest post is hostile."""
+    db = str(tmp_path / "trends.db")
+    store = Store(db)
+    now = datetime.now(timezone.utc)
+    posts, labels = [], []
+    for i in range(40):
+        brand = "Aerolia" if i % 4 else "Lumelle"
+        day = 1 if i < 12 else i % 10
+        text = HOSTILE if i == 1 else f"{brand} post {i}"
+        posts.append(Mention("twitter" if i % 3 else "reddit", str(i), text, url=f"https://x.com/u/status/{i}",
+                             author=f"user{i}", author_followers=10 * i, created_at=now - timedelta(days=day, hours=1)))
+        labels.append(Labels(posts[-1].key, "en" if i % 5 else "fr", True, (brand,), "negative" if i % 2 else "positive",
+                             0.8, i % 2 == 1, 0.8, "complaint" if i % 2 else "praise", i % 2 == 1, 50,
+                             competitors=("SkyNordic",) if i % 7 == 0 else (), category="delivery" if i % 2 else None,
+                             model="test"))
+    store.save_mentions(posts)
+    store.save_labels(labels, sla=3600)
+    monkeypatch.setenv("ECOUTE_DB", db)
+    monkeypatch.setenv("ECOUTE_RULES", str(rules_file))
+    return db
+
+
+def trends_script():
+    from pipeline.ui_trends import trends_page
+
+    trends_page()
+
+
+def page() -> AppTest:
+    return AppTest.from_function(trends_script, default_timeout=60).run()
+
+
+def test_trends_page_shows_figures_share_of_voice_and_goals(trend_db):
+    at = page()
+    assert not at.exception
+    assert at.title[0].value == "Trends"
+    headers = [h.value for h in at.subheader]
+    for expected in ("Goals", "Daily volume per brand", "Share of voice against competitors", "Mentions behind a point",
+                     "By source", "Export"):
+        assert expected in headers
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Aerolia: mentions"] == "30" and metrics["Lumelle: mentions"] == "10"
+    assert "share of voice" in metrics
+
+
+def test_drill_down_lists_the_mentions_of_a_day_as_data_never_markdown(trend_db):
+    at = page()
+    day = (datetime.now(timezone.utc) - timedelta(days=1, hours=1)).date()
+    assert at.selectbox(key="tr_day").value == day and at.selectbox(key="tr_drill_brand").value == "Aerolia"
+    assert f"11 mentions of Aerolia on {day:%Y-%m-%d}" in [t.value for t in at.text]
+    table = next(d.value for d in at.dataframe if "text" in d.value.columns)
+    assert HOSTILE in set(table["text"])
+    assert not any("evil.example" in m.value or "onerror" in m.value for m in at.markdown)
+    at.selectbox(key="tr_drill_brand").set_value("Lumelle").run()
+    assert f"3 mentions of Lumelle on {day:%Y-%m-%d}" in [t.value for t in at.text]
+
+
+def test_filters_split_and_export(trend_db):
+    at = page()
+    at.selectbox(key="tr_lang").set_value("fr").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Aerolia: mentions"] == "6"
+    at.selectbox(key="tr_split").set_value("intent").run()
+    assert "By intent" in [h.value for h in at.subheader]
+    at.toggle(key="tr_export").set_value(True).run()
+    assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download Parquet"]
