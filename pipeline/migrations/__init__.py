@@ -93,7 +93,11 @@ def _run(conn: Connection, target: str) -> None:
 
 
 def _up_to_date(conn: Connection) -> bool:
-    return _version(conn) == HEAD and set(REVISIONS.values()) <= _recorded(conn)
+    """At head, and schema_migrations (when there is one) agrees; a lost schema_migrations is no reason to rerun."""
+    if _version(conn) != HEAD:
+        return False
+    recorded = _recorded(conn)
+    return not recorded or set(REVISIONS.values()) <= recorded
 
 
 def _version(conn: Connection) -> str | None:
