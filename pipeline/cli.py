@@ -450,6 +450,70 @@ def users_disable(name, db, actor):
     click.echo(f"disabled {name}")
 
 
+@users.command("enable")
+@click.argument("name")
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def users_enable(name, db, actor):
+    """Let a disabled user sign in again.
+
+    \b
+    Example:
+      ecoute users enable bo
+    """
+    from .users import UserError, enable_user
+
+    try:
+        enable_user(_store(db), name, actor=actor)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"enabled {name}")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["agent", "marketing", "admin"]))
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def users_role(name, role, db, actor):
+    """Change what a user may do.
+
+    \b
+    Example:
+      ecoute users role bo admin
+    """
+    from .users import UserError, set_role
+
+    try:
+        set_role(_store(db), name, role, actor=actor)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"{name} is now {role}")
+
+
+@users.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from stdin (else it is asked for).")
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
+def users_password(name, password_stdin, db, actor):
+    """Set a user's password (an OIDC-only user gains password sign-in).
+
+    \b
+    Example:
+      printf '%s' "$PASSWORD" | ecoute users password ana --password-stdin
+    """
+    from .users import UserError, set_password
+
+    password = (sys.stdin.readline().rstrip("\r\n") if password_stdin
+                else click.prompt("New password", hide_input=True, confirmation_prompt=True))
+    try:
+        set_password(_store(db), name, password, actor=actor)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"password of {name} changed")
+
+
 @main.group("db")
 def db_group():
     """The store's schema: Alembic migrations (pipeline/migrations), for SQLite and PostgreSQL."""

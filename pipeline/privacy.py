@@ -2,9 +2,11 @@
 
 `erase` removes everything stored about one author: their mentions, the labels of those mentions,
 the cases made of them with every event on them (replies and notes quote the person), their links
-in other cases, their keys in alerts' mention lists, and fast-growing-post alerts about their posts.
-Open cases go too: the person asked. The audit log keeps who asked, when and how many rows went,
-never the handle or any text; its entries that named an erased mention lose that key.
+in other cases, notes on other cases that name them, their keys in alerts' mention lists, and
+fast-growing-post alerts about their posts. Open cases go too: the person asked. Posts by others
+that name the person are the others' and stay (`ecoute delete --purge` removes one by key). The
+audit log keeps who asked, when and how many rows went, never the handle or any text; its entries
+that named an erased mention lose that key.
 
 `prune` removes mentions posted (or, without a date, fetched) before the retention period, with
 the same things hanging off them, except mentions of open cases: an open case is never pruned, and

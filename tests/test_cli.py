@@ -174,3 +174,17 @@ def test_erase_and_prune_from_the_command_line(tmp_path, db):
     store.resolve(int(store.queue().iloc[0]["id"]), "ana")
     assert "1 mentions" in run("prune", "--db", db, "--rules", rules, "--dry-run").output
     assert "removed " in run("prune", "--db", db, "--rules", rules).output and Store(db).count("mentions") == 0
+
+
+def test_a_user_is_re_enabled_given_a_role_and_a_new_password(db):
+    from pipeline.users import authenticate
+
+    run("users", "add", "bo", "--role", "marketing", "--password-stdin", "--db", db, input="first-pass\n")
+    run("users", "disable", "bo", "--db", db)
+    assert run("users", "enable", "bo", "--db", db).output.strip() == "enabled bo"
+    assert run("users", "role", "bo", "admin", "--db", db).output.strip() == "bo is now admin"
+    assert run("users", "password", "bo", "--password-stdin", "--db", db, input="second-pass\n").exit_code == 0
+    assert authenticate(Store(db), "bo", "first-pass") is None
+    assert authenticate(Store(db), "bo", "second-pass").role == "admin"
+    assert run("users", "password", "bo", "--password-stdin", "--db", db, input="\n").exit_code == 1
+    assert "no user 'zed'" in run("users", "enable", "zed", "--db", db).output
