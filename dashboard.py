@@ -1,23 +1,29 @@
-"""Écoute's dashboard: the response queue for agents, trends for marketing.
+"""Écoute's dashboard: the response desk for agents, the lead's figures, trends for marketing.
 
 Run with `ecoute dashboard` (or `ecoute demo`). The store and rules come from $ECOUTE_DB and
-$ECOUTE_RULES. Post text is hostile input: it is shown only through st.text and dataframe cells,
-never through markdown or HTML. All SQL lives in pipeline.store; the queue is never cached and
-claims are atomic store calls.
+$ECOUTE_RULES. With no user defined it runs in single-user mode (bound to 127.0.0.1 by the CLI);
+once `ecoute users add` has created one, every page needs sign-in (a password, or OIDC through
+st.login when [auth] is in Streamlit's secrets), and the role decides what a person may do.
+
+Post text is hostile input: it is shown only through st.text, st.code and dataframe cells, never
+through markdown or HTML. All SQL lives in pipeline.store; the queue is never cached and claims are
+atomic store calls.
 """
 from __future__ import annotations
 
 import getpass
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from pipeline.rules import RulesError, load_rules
-from pipeline import store_alerts
-from pipeline.store import QueueConflict, Store, database_url
+from pipeline import replies, store_alerts, templates, users
+from pipeline.rules import Queue, RulesError, load_rules
+from pipeline.sla import humanise, sla_state
+from pipeline.ui_trends import trends_page as trends_view
+from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of, database_url
 
 PAGE_SIZE = 25
 
@@ -36,13 +42,91 @@ def daily(url: str, source: str | None, lang: str | None) -> pd.DataFrame:
     return get_store(url).daily(source=source, lang=lang)
 
 
-def agent_name() -> str:
+SINGLE_USER_ROLE = "admin"        # alone on 127.0.0.1, the one user may do everything
+
+
+# -- who is working: single-user mode, or sign-in with a role --------------------------------------
+
+def oidc_configured() -> bool:
+    """An [auth] block in Streamlit's secrets turns on 'Sign in with your identity provider'."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # noqa: BLE001 -- no secrets.toml at all
+        return False
+
+
+def single_user() -> str:
     default = st.session_state.get("agent") or getpass.getuser() or "agent"
     name = st.sidebar.text_input("You are", value=default, key="agent_input", help="Recorded on every action.")
     st.session_state["agent"] = (name or "agent").strip()[:80]
-    st.sidebar.caption("Single-user mode: no accounts are defined, the dashboard is bound to 127.0.0.1.")
+    st.sidebar.caption("Single-user mode: no accounts are defined, the dashboard is bound to 127.0.0.1. "
+                       "`ecoute users add` creates the first account; from then on everyone signs in.")
     return st.session_state["agent"]
 
+
+def identity() -> tuple[str, str]:
+    """(name, role) of the person at the desk. When users exist and nobody has signed in, this shows
+    only the sign-in form and stops the page."""
+    current = store()
+    if not users.has_users(current):
+        return single_user(), SINGLE_USER_ROLE
+    signed = st.session_state.get("user")
+    if signed:
+        user = users.get_user(current, signed)
+        if user is not None and not getattr(user, "disabled", False):
+            return user.name, user.role
+        st.session_state.pop("user", None)
+    if oidc_configured() and st.user.is_logged_in:
+        claimed = st.user.get("email") or st.user.get("preferred_username") or st.user.get("name")
+        user = users.get_user(current, str(claimed)) if claimed else None
+        if user is not None and not getattr(user, "disabled", False):
+            st.session_state["user"] = user.name
+            current.record(user.name, "sign_in", {"via": "oidc"})
+            return user.name, user.role
+        st.title("Not authorised")
+        st.text(f"{claimed} is signed in with the identity provider but is not a user of this desk.\n"
+                "An admin adds them with: ecoute users add NAME --role agent|marketing|admin")
+        st.button("Sign out", on_click=st.logout)
+        st.stop()
+    sign_in_form(current)
+    st.stop()
+
+
+def sign_in_form(current: Store) -> None:
+    st.title("Sign in")
+    st.caption("This desk has user accounts: sign in to see it.")
+    with st.form("sign-in"):
+        name = st.text_input("User name", key="signin_name")
+        password = st.text_input("Password", type="password", key="signin_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        user = users.authenticate(current, name.strip(), password)     # audited either way
+        if user is None:
+            st.error("Unknown user name or wrong password.")
+        else:
+            st.session_state["user"] = user.name
+            st.rerun()
+    if oidc_configured():
+        st.button("Sign in with your identity provider", on_click=st.login)
+
+
+def sign_out() -> None:
+    name = st.session_state.pop("user", None)
+    if name:
+        store().record(name, "sign_out")
+    if oidc_configured() and st.user.is_logged_in:
+        st.logout()
+
+
+def me() -> str:
+    return st.session_state["me"]
+
+
+def allowed(action: str) -> bool:
+    return users.can(st.session_state.get("role", SINGLE_USER_ROLE), action)
+
+
+# -- formatting ------------------------------------------------------------------------------------
 
 def age(created: pd.Timestamp | None, now: datetime) -> str:
     if created is None or pd.isna(created):
@@ -55,67 +139,160 @@ def age(created: pd.Timestamp | None, now: datetime) -> str:
     return f"{minutes // 1440} days ago"
 
 
+def queue_rules() -> Queue:
+    return rules().queue if rules() else Queue()
+
+
+def sla_of(status: str, due: pd.Timestamp | None, resolve_due: pd.Timestamp | None, now: datetime) -> tuple[str, str]:
+    """('breached' | 'due_soon' | 'ok' | 'none', 'SLA in 12 min'): the first response while unanswered,
+    then the resolution target. Working hours and the time zone come from rules.yaml's queue."""
+    cfg = queue_rules()
+    target = resolve_due if status == "replied" else due
+    if target is None or pd.isna(target):
+        return "none", "no SLA"
+    state, label = sla_state(target.to_pydatetime().replace(tzinfo=timezone.utc), now, calendar_of(cfg), cfg.due_soon)
+    return state, (label.replace("SLA", "resolution SLA", 1) if status == "replied" else label)
+
+
 def sla_label(due: pd.Timestamp | None, now: datetime) -> str:
-    if due is None or pd.isna(due):
-        return "no SLA"
-    left = int((due.to_pydatetime().replace(tzinfo=timezone.utc) - now).total_seconds() // 60)
-    return f"SLA breached {-left} min ago" if left < 0 else f"SLA in {left} min"
+    return sla_of("new", due, None, now)[1]
+
+
+def show_sla(state: str, label: str) -> None:
+    """Breached and about-to-breach cases stand out; the label is ours, never post text."""
+    if state == "breached":
+        st.error(label)
+    elif state == "due_soon":
+        st.warning(label)
+    else:
+        st.text(label)
 
 
 def safe_url(url: object) -> str | None:
     return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None
 
 
+def minutes(value: float | None) -> str:
+    if value is None or pd.isna(value):
+        return "–"
+    return humanise(timedelta(minutes=float(value)))
+
+
+# -- the queue -------------------------------------------------------------------------------------
+
+ALL = "All"
+SLA_STATES = {"breached": "Breached", "due_soon": "Due soon", "ok": "On time", "none": "No SLA"}
+
+
 def queue_page() -> None:
     st.title("Response queue")
-    me = agent_name()
-    brands = ["All brands"] + [b.name for b in rules().brands] if rules() else ["All brands"]
-    left, right = st.columns([2, 1])
-    brand = left.selectbox("Brand", brands, key="queue_brand")
-    mine = right.toggle("Only mine and unclaimed", key="queue_mine")
-    items = store().queue(brand=None if brand == "All brands" else brand)
+    current, now = store(), datetime.now(timezone.utc)
+    cfg = rules()
+    if allowed("claim"):
+        if st.button("Claim next", type="primary", key="claim-next",
+                     help="Claim the most urgent unclaimed case and open it."):
+            take_next(None)
+    row1 = st.columns(4)
+    brand = row1[0].selectbox("Brand", [ALL] + ([b.name for b in cfg.brands] if cfg else []), key="queue_brand")
+    source = row1[1].selectbox("Source", [ALL] + current.sources(), key="queue_source")
+    lang = row1[2].selectbox("Language", [ALL, "en", "fr"], key="queue_lang")
+    intent = row1[3].selectbox("Intent", [ALL, "complaint", "question", "praise", "other"], key="queue_intent")
+    row2 = st.columns(4)
+    category = row2[0].selectbox("Category", [ALL] + CATEGORIES, key="queue_category")
+    state = row2[1].selectbox("SLA", [ALL] + list(SLA_STATES.values()), key="queue_sla")
+    assignee = row2[2].selectbox("Assignee", [ALL, "Me", "Unassigned"] + known_agents(current), key="queue_assignee")
+    mine = row2[3].toggle("Only mine and unclaimed", key="queue_mine")
+    pick = lambda value: None if value == ALL else value  # noqa: E731
+    who = {ALL: None, "Me": me(), "Unassigned": ""}.get(assignee, assignee)
+    items = current.queue(brand=pick(brand), source=pick(source), lang=pick(lang), intent=pick(intent),
+                          category=pick(category), assignee=who)
     if mine:
-        items = items[(items["status"] == "new") | (items["assignee"] == me)]
-    now = datetime.now(timezone.utc)
-    breached = int((items["due_at"].map(lambda d: sla_label(d, now).startswith("SLA breached"))).sum()) if len(items) else 0
-    a, b, c = st.columns(3)
-    a.metric("Open items", len(items))
+        items = items[(items["status"] == "new") | (items["assignee"] == me())]
+    if len(items):
+        states = [sla_of(r.status, r.due_at, r.resolve_due_at, now) for r in items.itertuples()]
+        items = items.assign(sla_state=[s for s, _ in states], sla_label=[label for _, label in states])
+        if state != ALL:
+            items = items[items["sla_state"] == {v: k for k, v in SLA_STATES.items()}[state]]
+    a, b, c, d = st.columns(4)
+    a.metric("Open cases", len(items))
     b.metric("Unclaimed", int((items["status"] == "new").sum()) if len(items) else 0)
-    c.metric("SLA breached", breached)
+    c.metric("SLA breached", int((items["sla_state"] == "breached").sum()) if len(items) else 0)
+    d.metric("Due soon", int((items["sla_state"] == "due_soon").sum()) if len(items) else 0)
     if items.empty:
         st.info("Nothing needs a response. New mentions that do will appear here.")
         return
+    if allowed("resolve"):
+        bulk_actions(items)
     pages = max(1, -(-len(items) // PAGE_SIZE))
     page = st.number_input("Page", min_value=1, max_value=pages, value=1, key="queue_page") if pages > 1 else 1
     for row in items.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE].itertuples(index=False):
-        queue_item(row, me, now)
+        queue_item(row, now)
 
 
-def queue_item(row, me: str, now: datetime) -> None:
+CATEGORIES = ["delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
+              "app_website", "safety", "other"]
+
+
+def known_agents(current: Store) -> list[str]:
+    listed = users.list_users(current) if hasattr(users, "list_users") and users.has_users(current) else []
+    return sorted({getattr(u, "name", str(u)) for u in listed})
+
+
+def queue_item(row, now: datetime) -> None:
     with st.container(border=True):
         head, actions = st.columns([4, 1])
         with head:
-            holder = f"claimed by {row.assignee}" if row.status == "claimed" else "unclaimed"
+            holder = {"claimed": f"claimed by {row.assignee}", "replied": f"replied by {row.assignee}"}.get(
+                row.status, "unclaimed")
             kind = row.intent + "".join(f" · {value.replace('_', ' ')}" for value in (row.category, row.severity)
                                         if isinstance(value, str) and value)
+            more = f" · {int(row.mentions)} mentions" if getattr(row, "mentions", 1) and int(row.mentions) > 1 else ""
             st.text(f"#{row.id} · priority {row.priority} · {', '.join(row.brands)} · {kind} · "
-                    f"{row.sentiment} · {row.lang} · {holder}")
+                    f"{row.sentiment} · {row.lang} · {holder}{more}")
             st.text(f"{row.source} · {row.author or 'unknown author'}"
                     + (f" ({int(row.author_followers):,} followers)" if pd.notna(row.author_followers) else "")
-                    + f" · {age(row.created_at, now)} · {sla_label(row.due_at, now)}")
+                    + f" · {age(row.created_at, now)} · {row.sla_label}")
+            if row.sla_state in ("breached", "due_soon"):
+                show_sla(row.sla_state, row.sla_label)
             if isinstance(row.title, str) and row.title:
                 st.text(row.title)
             st.text(row.text)
             if row.reasons:
-                st.text("Why: " + ", ".join(row.reasons))
+                st.text("Why: " + ", ".join(row.reasons + ([row.sla_label] if row.sla_state != "none" else [])))
+            if isinstance(row.last_error, str) and row.last_error:
+                st.text(f"Last reply failed: {row.last_error}")
         with actions:
+            if st.button("Open case", key=f"open-{row.id}"):
+                open_case(int(row.id))
             url = safe_url(row.url)
             if url:
                 st.link_button("Open post", url)
-            if row.status == "new" and st.button("Claim", key=f"claim-{row.id}"):
-                act(lambda: store().claim(int(row.id), me), f"Claimed #{row.id}")
-            if st.button("Resolve", key=f"resolve-{row.id}"):
-                act(lambda: store().resolve(int(row.id), me), f"Resolved #{row.id}")
+            if row.status == "new" and allowed("claim") and st.button("Claim", key=f"claim-{row.id}"):
+                act(lambda: store().claim(int(row.id), me()), f"Claimed #{row.id}")
+            if allowed("resolve") and st.button("Resolve", key=f"resolve-{row.id}"):
+                act(lambda: store().resolve(int(row.id), me()), f"Resolved #{row.id}")
+
+
+def bulk_actions(items: pd.DataFrame) -> None:
+    with st.expander("Bulk actions"):
+        chosen = st.multiselect("Cases", [int(i) for i in items["id"]], key="bulk_ids",
+                                format_func=lambda i: f"#{i}")
+        action = st.selectbox("Action", ["claim", "resolve", "dismiss", "snooze", "reassign"], key="bulk_action")
+        options: dict = {}
+        if action == "dismiss":
+            options["reason"] = st.selectbox("Reason", DISMISS_REASONS, key="bulk_reason")
+        elif action == "snooze":
+            hours = st.number_input("Hours", min_value=1, max_value=24 * 14, value=4, key="bulk_hours")
+            options["until"] = datetime.now(timezone.utc) + timedelta(hours=int(hours))
+        elif action == "reassign":
+            options["to"] = st.text_input("To", key="bulk_to").strip()[:80]
+        if st.button("Apply", key="bulk_apply", disabled=not chosen):
+            outcome = store().bulk(action, chosen, me(), **options)
+            failed = {i: why for i, why in outcome.items() if why}
+            st.session_state["flash"] = ("warning" if failed else "success",
+                                         f"{action}: {len(outcome) - len(failed)} done"
+                                         + "".join(f"; #{i}: {why}" for i, why in failed.items()))
+            st.rerun()
 
 
 def act(action, done: str) -> None:
@@ -126,6 +303,213 @@ def act(action, done: str) -> None:
     else:
         st.session_state["flash"] = ("success", done)
     st.rerun()
+
+
+def open_case(item_id: int) -> None:
+    st.session_state["case_id"] = item_id
+    st.switch_page(PAGES["case"])
+
+
+def take_next(brand: str | None) -> None:
+    try:
+        item_id = store().claim_next(me(), brand=brand)
+    except QueueConflict as exc:
+        st.session_state["flash"] = ("warning", str(exc))
+        st.rerun()
+    if item_id is None:
+        st.session_state["flash"] = ("success", "The queue is empty: nothing left to claim.")
+        st.rerun()
+    st.session_state["flash"] = ("success", f"Claimed #{item_id}")
+    open_case(item_id)
+
+
+# -- one case: its timeline, the reply box, the workflow -----------------------------------------------
+
+def case_page() -> None:
+    wanted = st.session_state.get("case_id") or st.query_params.get("case")
+    st.title(f"Case #{wanted}" if wanted else "Case")
+    if not wanted:
+        st.info("Open a case from the queue, or claim the next one there.")
+        return
+    try:
+        case = store().case(int(wanted))
+    except (QueueConflict, ValueError):
+        st.warning("This case does not exist (it may have been erased).")
+        return
+    item_id, status, holder = int(case["id"]), case["status"], case["assignee"]
+    timeline = case["timeline"]
+    posts = timeline[timeline["kind"] == "mention"]
+    latest = posts.iloc[-1] if len(posts) else None
+    now = datetime.now(timezone.utc)
+    state, label = sla_of(status, pd.Timestamp(case["due_at"]) if case["due_at"] else None,
+                          pd.Timestamp(case["resolve_due_at"]) if case.get("resolve_due_at") else None, now)
+    info = f"{status}" + (f" · {holder}" if holder else "") + (f" · band {case['band']}" if case.get("band") else "")
+    if case.get("dismiss_reason"):
+        info += f" · dismissed as {case['dismiss_reason']}"
+    st.text(info)
+    if status in OPEN_STATUSES:
+        show_sla(state, label)
+    if case.get("reply_url") and safe_url(case["reply_url"]):
+        st.link_button("Our reply on the platform", case["reply_url"])
+    if case.get("last_error"):
+        st.error("The last reply could not be posted: the case stays claimed until it is answered.")
+        st.text(case["last_error"])
+    if latest is not None:
+        with st.container(border=True):
+            brands = ", ".join(latest["brands"]) if isinstance(latest["brands"], list) else ""
+            kind = " · ".join(str(v).replace("_", " ") for v in (latest["intent"], latest["category"], latest["severity"])
+                              if isinstance(v, str) and v)
+            followers = latest.get("author_followers")
+            st.text(f"{latest['source']} · {latest['actor'] or 'unknown author'}"
+                    + (f" ({int(followers):,} followers)" if followers is not None and pd.notna(followers) else "")
+                    + f" · {brands} · {kind} · {latest['lang']}")
+            st.text(latest["text"])
+            if isinstance(latest["reasons"], list) and latest["reasons"]:
+                st.text("Why: " + ", ".join(latest["reasons"]))
+            url = safe_url(latest["url"])
+            if url:
+                st.link_button("Open post", url)
+    if status in OPEN_STATUSES:
+        case_actions(item_id, status, holder, latest)
+    st.subheader("Timeline")
+    shown = timeline.assign(detail=timeline["detail"].fillna("") if "detail" in timeline else "")
+    st.dataframe(shown[["at", "kind", "actor", "text", "detail"]].rename(columns={"at": "when (UTC)", "actor": "who"}),
+                 hide_index=True, width="stretch")
+
+
+def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
+    mine = holder == me()
+    if status == "new" and allowed("claim"):
+        if st.button("Claim", key=f"case-claim-{item_id}", type="primary"):
+            act(lambda: store().claim(item_id, me()), f"Claimed #{item_id}")
+    elif holder and not mine and status == "claimed":
+        st.text(f"{holder} has this case.")
+    if latest is not None and allowed("reply") and (mine or status == "new" or st.session_state.get("role") == "admin"):
+        reply_box(item_id, latest)
+    cols = st.columns(3)
+    if allowed("resolve"):
+        if cols[0].button("Resolve", key=f"case-resolve-{item_id}"):
+            act(lambda: store().resolve(item_id, me()), f"Resolved #{item_id}")
+        if cols[1].button("Resolve and take next", key=f"case-resolve-next-{item_id}"):
+            try:
+                store().resolve(item_id, me())
+            except QueueConflict as exc:
+                st.session_state["flash"] = ("warning", str(exc))
+                st.rerun()
+            take_next(None)
+    with st.expander("Dismiss, snooze, reassign, note"):
+        if allowed("dismiss"):
+            reason = st.selectbox("Dismiss as", DISMISS_REASONS, key=f"dismiss-reason-{item_id}")
+            if st.button("Dismiss", key=f"case-dismiss-{item_id}"):
+                act(lambda: store().dismiss(item_id, me(), reason), f"Dismissed #{item_id} ({reason})")
+        if allowed("resolve"):
+            hours = st.number_input("Snooze for hours", min_value=1, max_value=24 * 14, value=4,
+                                    key=f"snooze-hours-{item_id}")
+            if st.button("Snooze", key=f"case-snooze-{item_id}"):
+                until = datetime.now(timezone.utc) + timedelta(hours=int(hours))
+                act(lambda: store().snooze(item_id, me(), until), f"Snoozed #{item_id} for {int(hours)} h")
+        if allowed("reassign"):
+            to = st.text_input("Reassign to", key=f"reassign-to-{item_id}").strip()[:80]
+            if st.button("Reassign", key=f"case-reassign-{item_id}", disabled=not to):
+                act(lambda: store().reassign(item_id, to, me()), f"Reassigned #{item_id} to {to}")
+        if allowed("note"):
+            text = st.text_area("Internal note (never sent)", key=f"note-{item_id}")
+            if st.button("Add note", key=f"case-note-{item_id}", disabled=not text.strip()):
+                act(lambda: store().note(item_id, me(), text), f"Note added to #{item_id}")
+
+
+def reply_box(item_id: int, latest) -> None:
+    st.subheader("Reply")
+    cfg = rules()
+    brands = latest["brands"] if isinstance(latest["brands"], list) else []
+    options = templates.templates_for(cfg, latest["intent"], latest["category"], latest["lang"]) if cfg else []
+    names = ["(write your own)"] + [t.name for t in options]
+    choice = st.selectbox("Template", names, key=f"template-{item_id}")
+    draft = ""
+    if choice != names[0]:
+        chosen = next(t for t in options if t.name == choice)
+        draft = templates.render(chosen.text, author=latest["actor"] or "", brand=brands[0] if brands else "",
+                                 case=item_id)
+    text = st.text_area("Reply text", value=draft, key=f"reply-text-{item_id}-{choice}", max_chars=5000)
+    source = str(latest["source"])
+    if replies.can_post(source):
+        if st.button(f"Send reply on {source}", key=f"send-{item_id}", type="primary", disabled=not text.strip()):
+            outcome = replies.send_reply(store(), item_id, me(), text, cfg)
+            if outcome.status == "sent":
+                st.session_state["flash"] = ("success", f"Replied on #{item_id}"
+                                             + (f": {outcome.reply_url}" if outcome.reply_url else ""))
+            elif outcome.status == "failed":   # the case stays claimed, the error is on it
+                st.session_state["flash"] = ("warning", f"Reply not posted, #{item_id} stays claimed: {outcome.error}")
+            else:
+                st.session_state["flash"] = ("warning", f"{source} cannot take this reply from the desk: "
+                                             "copy it and answer on the platform.")
+            st.rerun()
+    else:
+        st.caption(f"No reply credentials for {source}: copy the text, answer on the platform, then mark it replied.")
+        if text.strip():
+            st.code(text, language=None, wrap_lines=True)
+        url = safe_url(latest["url"])
+        if url:
+            st.link_button("Open the post to answer", url)
+        if st.button("Mark replied", key=f"mark-replied-{item_id}", type="primary", disabled=not text.strip()):
+            act(lambda: store().replied(item_id, me(), text), f"Replied on #{item_id}")
+
+
+# -- the lead's page -------------------------------------------------------------------------------
+
+def lead_page() -> None:
+    st.title("Team lead")
+    days = st.selectbox("Period", [7, 30, 90], index=0, key="lead_days", format_func=lambda d: f"last {d} days")
+    now = datetime.now(timezone.utc)
+    frame = store().response_times(since=now - timedelta(days=days))
+    goal = next((g for g in (rules().goals if rules() else []) if g.metric == "median_first_response"), None)
+    target = goal.target.total_seconds() / 60 if goal is not None and isinstance(goal.target, timedelta) else None
+    open_cases = frame[frame["status"].isin(OPEN_STATUSES)]
+    answered = frame["first_response_minutes"].dropna()
+    median = answered.median() if len(answered) else None
+    p90 = answered.quantile(0.9) if len(answered) else None
+    cols = st.columns(5)
+    cols[0].metric("Open cases", len(open_cases))
+    cols[1].metric("Unclaimed", int((open_cases["status"] == "new").sum()))
+    cols[2].metric("Open and breached", int(open_cases["breached"].sum()))
+    cols[3].metric("Median first response", minutes(median),
+                   delta=None if target is None or median is None else f"goal {minutes(target)}",
+                   delta_color="off")
+    cols[4].metric("p90 first response", minutes(p90))
+    if target is not None and median is not None:
+        (st.success if median <= target else st.error)(
+            f"Median first response {minutes(median)} against a goal of {minutes(target)}: "
+            + ("met" if median <= target else "missed"))
+    if frame.empty:
+        st.info("No cases in this period yet.")
+        return
+    st.subheader("Per agent")
+    worked = frame[frame["assignee"].notna()]
+    per_agent = worked.groupby("assignee").agg(
+        cases=("id", "count"), answered=("first_response_minutes", "count"),
+        resolved=("status", lambda s: int((s == "resolved").sum())),
+        median_first_response_min=("first_response_minutes", "median"),
+        p90_first_response_min=("first_response_minutes", lambda s: s.quantile(0.9)),
+        breached=("breached", "sum")).reset_index().rename(columns={"assignee": "agent"})
+    st.dataframe(per_agent.round(1), hide_index=True, width="stretch")
+    st.subheader("Per day")
+    daily_frame = frame.assign(day=frame["created_at"].dt.floor("D")).groupby("day").agg(
+        opened=("id", "count"), answered=("first_response_minutes", "count"),
+        median_first_response_min=("first_response_minutes", "median"),
+        p90_first_response_min=("first_response_minutes", lambda s: s.quantile(0.9)),
+        breached=("breached", "sum")).reset_index()
+    chart_data = daily_frame.melt(id_vars=["day"], value_vars=["median_first_response_min", "p90_first_response_min"],
+                                  var_name="measure", value_name="minutes").dropna()
+    layers = alt.Chart(chart_data).mark_line(point=True).encode(
+        x=alt.X("day:T", title="Day (UTC)"), y=alt.Y("minutes:Q", title="First response (minutes)"),
+        color=alt.Color("measure:N", title=None), tooltip=["day:T", "measure", alt.Tooltip("minutes:Q", format=".1f")])
+    if target is not None:
+        layers = layers + alt.Chart(pd.DataFrame({"goal": [target]})).mark_rule(strokeDash=[4, 4], color="red").encode(
+            y="goal:Q")
+    st.altair_chart(layers, width="stretch")
+    st.dataframe(daily_frame.sort_values("day", ascending=False).round(1), hide_index=True, width="stretch")
+    st.caption("First response: wall-clock time from the case's first mention being queued to the first reply. "
+               "Breached: answered (or still unanswered) after the SLA target of its band.")
 
 
 def trends_page() -> None:
@@ -143,11 +527,11 @@ def trends_page() -> None:
     st.subheader("Daily volume per brand")
     st.altair_chart(alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("day:T", title="Day"), y=alt.Y("volume:Q", title="Mentions"), color="brand:N",
-        tooltip=["brand", "day:T", "volume", "negative", "neutral", "positive"]), use_container_width=True)
+        tooltip=["brand", "day:T", "volume", "negative", "neutral", "positive"]), width="stretch")
     st.subheader("Net sentiment per brand (positive share minus negative share)")
     st.altair_chart(alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("day:T", title="Day"), y=alt.Y("net_sentiment:Q", title="Net sentiment", scale=alt.Scale(domain=[-1, 1])),
-        color="brand:N", tooltip=["brand", "day:T", "net_sentiment", "volume"]), use_container_width=True)
+        color="brand:N", tooltip=["brand", "day:T", "net_sentiment", "volume"]), width="stretch")
     st.subheader("Sentiment mix")
     mix = data.melt(id_vars=["day", "brand"], value_vars=["negative", "neutral", "positive"],
                     var_name="sentiment", value_name="mentions")
@@ -155,22 +539,26 @@ def trends_page() -> None:
         x=alt.X("day:T", title="Day"), y=alt.Y("mentions:Q", stack="zero"),
         color=alt.Color("sentiment:N", scale=alt.Scale(domain=["negative", "neutral", "positive"],
                                                        range=["#d62728", "#bbbbbb", "#2ca02c"])),
-        row=alt.Row("brand:N")), use_container_width=True)
+        row=alt.Row("brand:N")), width="stretch")
     st.dataframe(data.sort_values(["day", "brand"], ascending=[False, True]), hide_index=True,
-                 use_container_width=True)
+                 width="stretch")
 
 
 def sources_page() -> None:
     st.title("Sources")
     configured = rules().sources if rules() else []
     health = store().health().set_index("source_name")
+    newest = store().newest_by_source()
     now = pd.Timestamp(datetime.now(timezone.utc)).tz_localize(None)
     rows = []
     for source in configured:
         row = health.loc[source.name] if source.name in health.index else None
         backoff = row["backoff_until"] if row is not None else None
+        latest = newest.get(source.type)
         rows.append({
             "source": source.name, "type": source.type, "every": str(source.interval), "enabled": source.enabled,
+            "newest mention": latest,
+            "lag behind now": humanise(now.to_pydatetime() - latest) if latest is not None else None,
             "last success": None if row is None else row["last_success_at"],
             "items fetched": 0 if row is None else int(row["items_fetched"]),
             "last error": None if row is None else row["last_error"],
@@ -180,8 +568,10 @@ def sources_page() -> None:
     if not rows:
         st.info("No sources configured in rules.yaml.")
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, use_container_width=True)
-    st.caption("Times are UTC. `ecoute listen` fills this in; `ecoute sources` shows the same in a terminal.")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption("Times are UTC. Lag: how far the newest stored mention of that kind of source is behind now "
+               "(a stream that keeps up stays within minutes). `ecoute listen` fills this in; `ecoute sources` "
+               "shows the same in a terminal.")
 
 
 def alerts_page() -> None:
@@ -197,7 +587,7 @@ def alerts_page() -> None:
             "from (UTC)": alerts["window_start"], "to (UTC)": alerts["window_end"], "reason": alerts["reason"],
             "mentions": alerts["mention_keys"].map(len),
             "webhooks": alerts["deliveries"].map(lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()))}),
-            hide_index=True, use_container_width=True)
+            hide_index=True, width="stretch")
     st.subheader("Transparency risks")
     risks = store_alerts.transparency_risks(current)
     if risks.empty:
@@ -209,7 +599,7 @@ def alerts_page() -> None:
         "risks": risks["transparency"].map(lambda r: ", ".join(k.replace("_", " ") for k in r)),
         "why": risks["reasons"].map("; ".join), "source": risks["source"], "author": risks["author"],
         "text": risks["text"], "link": risks["url"].map(safe_url)}),
-        hide_index=True, use_container_width=True,
+        hide_index=True, width="stretch",
         column_config={"link": st.column_config.LinkColumn("link", display_text="open")})
 
 
@@ -220,17 +610,32 @@ def rules():
         return None
 
 
+PAGES: dict[str, "st.Page"] = {}
+
+
 def main() -> None:
     st.set_page_config(page_title="Écoute", layout="wide")
+    name, role = identity()
+    st.session_state["me"], st.session_state["role"] = name, role
+    if users.has_users(store()):
+        st.sidebar.text(f"Signed in as {name} ({role})")
+        st.sidebar.button("Sign out", on_click=sign_out, key="sign-out")
     flash = st.session_state.pop("flash", None)
     if flash:  # the message can carry an agent's name: shown as plain text, never markdown
         (st.success if flash[0] == "success" else st.warning)("Done" if flash[0] == "success" else "Not done")
         st.text(flash[1])
-    page = st.navigation([st.Page(queue_page, title="Queue", url_path="queue", default=True),
-                          st.Page(trends_page, title="Trends", url_path="trends"),
-                          st.Page(sources_page, title="Sources", url_path="sources"),
-                          st.Page(alerts_page, title="Alerts & risks", url_path="alerts")])
-    page.run()
+    PAGES.clear()
+    offered = [("queue", queue_page, "Queue", "view_queue"), ("case", case_page, "Case", "view_queue"),
+               ("lead", lead_page, "Team lead", "view_queue"), ("trends", trends_view, "Trends", "view_trends"),
+               ("alerts", alerts_page, "Alerts & risks", "view_alerts"),
+               ("sources", sources_page, "Sources", "view_alerts")]
+    for key, render, title, needs in offered:
+        if users.can(role, needs):
+            PAGES[key] = st.Page(render, title=title, url_path=key, default=not PAGES)
+    if not PAGES:
+        st.warning("Your role has no page to see: ask an admin.")
+        return
+    st.navigation(list(PAGES.values())).run()
 
 
 if __name__ == "__main__":  # streamlit runs this file as __main__; tests import its pages

@@ -1,0 +1,125 @@
+"""The desk as an agent and a lead use it (Streamlit's AppTest): claim next, the case page with its
+timeline and reply box, templates, filters, SLA states, the lead's figures, sign-in and roles."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pipeline import users
+from pipeline.store import Store
+from tests.conftest import ROOT
+from tests.dashboard.conftest import HOSTILE
+
+
+def app(**session) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    for key, value in session.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def texts(at: AppTest) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_claim_next_takes_the_top_case_and_opens_it_with_its_timeline(filled_db):
+    store = Store(filled_db)
+    top = int(store.queue().iloc[0]["id"])
+    at = app(agent="ana")
+    at.button(key="claim-next").click().run()
+    assert not at.exception
+    assert at.title[0].value == f"Case #{top}"
+    case = store.case(top)
+    assert (case["status"], case["assignee"]) == ("claimed", "ana")
+    timeline = at.dataframe[-1].value
+    assert list(timeline["kind"]) == ["mention", "opened", "claim"]
+    assert HOSTILE in list(timeline["text"])                    # the post, as a cell, never markdown
+    assert not any("evil.example" in m.value for m in at.markdown)
+
+
+def test_a_template_reply_marked_by_hand_is_on_the_timeline_and_stops_the_clock(filled_db):
+    store = Store(filled_db)
+    top = int(store.queue().iloc[0]["id"])
+    store.claim(top, "ana")
+    at = app(agent="ana")
+    at.button(key=f"open-{top}").click().run()
+    assert at.title[0].value == f"Case #{top}"
+    template = at.selectbox(key=f"template-{top}")
+    assert len(template.options) > 1, "the complaint has templates to pick from"
+    template.set_value(template.options[1]).run()
+    draft = at.text_area(key=f"reply-text-{top}-{template.options[1]}").value
+    assert "@user1" in draft and "{" not in draft                # placeholders filled in
+    assert any(code.value == draft for code in at.code)         # ready to copy: twitter has no credentials here
+    at.button(key=f"mark-replied-{top}").click().run()
+    assert not at.exception
+    case = store.case(top)
+    assert case["status"] == "replied" and case["first_response_at"] is not None
+    replies = case["timeline"][case["timeline"]["kind"] == "reply"]
+    assert list(replies["text"]) == [draft] and list(replies["actor"]) == ["ana"]
+    at.button(key=f"case-resolve-{top}").click().run()
+    assert store.case(top)["status"] == "resolved"
+
+
+def test_queue_filters_by_intent_and_sla_state(filled_db):
+    store = Store(filled_db)
+    at = app(agent="ana")
+    at.selectbox(key="queue_intent").set_value("complaint").run()
+    headers = [t for t in texts(at) if t.startswith("#")]
+    assert len(headers) == 3 and all("complaint" in h for h in headers)
+    at.selectbox(key="queue_intent").set_value("All").run()
+    at.selectbox(key="queue_sla").set_value("Breached").run()
+    breached = [t for t in texts(at) if t.startswith("#")]
+    # filled_db's mentions are hours to days old against a 1 h SLA: every one is breached, and says so
+    assert len(breached) == min(len(store.queue()), 25)
+    assert any(e.value.startswith("SLA breached") for e in at.error)
+
+
+def test_the_lead_sees_first_response_times_against_the_goal_per_agent_and_day(filled_db):
+    store = Store(filled_db)
+    ids = [int(i) for i in store.queue()["id"][:3]]
+    for agent, item_id in zip(("ana", "ben", "ana"), ids):
+        store.claim(item_id, agent)
+        store.replied(item_id, agent, "Sorry about that, we are on it.")
+    at = AppTest.from_function(lead_script, default_timeout=60).run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Median first response"] != "–" and "p90 first response" in metrics
+    per_agent = at.dataframe[0].value.set_index("agent")
+    assert per_agent.loc["ana", "answered"] == 2 and per_agent.loc["ben", "answered"] == 1
+    assert any("against a goal of 1 h" in (m.value) for m in [*at.success, *at.error])
+
+
+def lead_script():
+    import dashboard
+
+    dashboard.lead_page()
+
+
+def test_with_users_defined_an_anonymous_visitor_sees_only_the_sign_in_form(filled_db):
+    store = Store(filled_db)
+    users.add_user(store, "ana", "agent", "correct horse battery")
+    at = app()
+    assert [t.value for t in at.title] == ["Sign in"]
+    assert not [t for t in texts(at) if "complaint number" in t or HOSTILE in t]
+    at.text_input(key="signin_name").set_value("ana")
+    at.text_input(key="signin_password").set_value("wrong")
+    at.button[0].click().run()
+    assert [t.value for t in at.title] == ["Sign in"] and at.error
+    at.text_input(key="signin_password").set_value("correct horse battery")
+    at.button[0].click().run()
+    assert at.title[0].value == "Response queue"
+    assert "Signed in as ana (agent)" in texts(at)
+    assert {"sign_in_failed", "sign_in"} <= set(store.audit()["action"])
+
+
+def test_a_marketing_user_sees_the_queue_but_cannot_claim_or_resolve(filled_db):
+    store = Store(filled_db)
+    users.add_user(store, "mia", "marketing", "pw-marketing-1")
+    at = app(user="mia")
+    assert at.title[0].value == "Response queue"
+    labels = {b.label for b in at.button}
+    assert "Claim" not in labels and "Resolve" not in labels and "Claim next" not in labels
