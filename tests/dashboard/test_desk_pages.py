@@ -123,3 +123,29 @@ def test_a_marketing_user_sees_the_queue_but_cannot_claim_or_resolve(filled_db):
     assert at.title[0].value == "Response queue"
     labels = {b.label for b in at.button}
     assert "Claim" not in labels and "Resolve" not in labels and "Claim next" not in labels
+
+
+def test_a_reply_the_platform_refuses_leaves_the_case_claimed_with_the_error_shown(filled_db, monkeypatch):
+    """With credentials the desk posts itself; a refusal (here X's 403) is shown and the case stays claimed."""
+    from pipeline import replies
+
+    store = Store(filled_db)
+    top = int(store.queue().iloc[0]["id"])
+
+    def refused(store_, item_id, agent, text, rules=None):
+        error = "403 Forbidden: You are not allowed to create a Tweet with duplicate content."
+        store_.reply_failed(item_id, agent, text, error)
+        return replies.ReplyOutcome("failed", item_id, "twitter", text, error=error)
+
+    monkeypatch.setattr(replies, "can_post", lambda source: True)
+    monkeypatch.setattr(replies, "send_reply", refused)
+    at = app(agent="ana")
+    at.button(key=f"open-{top}").click().run()
+    at.text_area(key=f"reply-text-{top}-(write your own)").set_value("We are sorry, DM us please").run()
+    at.button(key=f"send-{top}").click().run()
+    assert not at.exception
+    case = store.case(top)
+    assert (case["status"], case["assignee"]) == ("claimed", "ana")
+    assert "403 Forbidden" in case["last_error"]
+    assert any("403 Forbidden" in t for t in texts(at))
+    assert any("stays claimed" in e.value for e in at.error)
