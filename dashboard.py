@@ -434,7 +434,11 @@ def reply_box(item_id: int, latest) -> None:
     source = str(latest["source"])
     if replies.can_post(source):
         if st.button(f"Send reply on {source}", key=f"send-{item_id}", type="primary", disabled=not text.strip()):
-            outcome = replies.send_reply(store(), item_id, me(), text, cfg)
+            try:
+                outcome = replies.send_reply(store(), item_id, me(), text, cfg)
+            except (QueueConflict, ValueError) as exc:    # closed meanwhile by someone else, or an empty text
+                st.session_state["flash"] = ("warning", f"Reply not posted: {exc}")
+                st.rerun()
             if outcome.status == "sent":
                 st.session_state["flash"] = ("success", f"Replied on #{item_id}"
                                              + (f": {outcome.reply_url}" if outcome.reply_url else ""))

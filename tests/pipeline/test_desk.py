@@ -200,3 +200,12 @@ def test_an_old_store_gets_cases_for_its_queue_items(tmp_path):
     migrated = Store(str(db))
     case = migrated.queue().iloc[0]
     assert (case["case_key"], case["mentions"]) == ("twitter:1", 1)
+
+
+def test_twenty_agents_working_for_a_minute_never_double_claim_or_lose_a_case(backend_db):
+    """The issue's load test: 20 concurrent agents claim, reply and resolve for 60 s (`ecoute bench queue`)."""
+    from pipeline.bench_queue import run
+
+    report = run(backend_db, open_items=20_000, agents=20, seconds=60, echo=lambda line: None)
+    assert report["claims"] > 100 and report["errors"] == 0
+    assert report["double_claims"] == 0 and report["lost"] == 0
