@@ -78,6 +78,28 @@ def test_sources_page_shows_each_sources_health(filled_db):
     assert table.loc["demo-import", "last error"] == "feed answered 503"
 
 
+def test_sources_page_shows_how_far_mastodon_and_bluesky_lag_behind_now(filled_db, tmp_path, monkeypatch):
+    from datetime import datetime, timedelta, timezone
+
+    from pipeline.mention import Mention
+
+    rules = (ROOT / "rules.yaml").read_text().replace("sources:\n", "sources:\n"
+        "  - {name: fediverse, type: mastodon, instance: https://mastodon.example, hashtags: [aerolia]}\n"
+        "  - {name: bluesky-firehose, type: bluesky}\n", 1)
+    (tmp_path / "rules.yaml").write_text(rules)
+    monkeypatch.setenv("ECOUTE_RULES", str(tmp_path / "rules.yaml"))
+    now = datetime.now(timezone.utc)
+    Store(filled_db).save_mentions([Mention("mastodon", "1", "@aerolia late again", created_at=now - timedelta(minutes=42)),
+                                    Mention("bluesky", "at://did:plc:x/app.bsky.feed.post/1", "aerolia ok",
+                                            created_at=now - timedelta(seconds=30))])
+    at = AppTest.from_function(sources_script, default_timeout=60).run()
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("source")
+    assert table.loc["fediverse", "lag behind now"] == "42 min"
+    assert table.loc["bluesky-firehose", "lag behind now"] in ("0 min", "1 min")
+    assert table.loc["fediverse", "type"] == "mastodon"
+
+
 def alerts_script():
     import dashboard
 
