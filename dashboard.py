@@ -234,8 +234,8 @@ CATEGORIES = ["delivery", "billing_refund", "product_quality", "customer_service
 
 
 def known_agents(current: Store) -> list[str]:
-    listed = users.list_users(current) if hasattr(users, "list_users") and users.has_users(current) else []
-    return sorted({getattr(u, "name", str(u)) for u in listed})
+    """The users who may work the desk (empty in single-user mode)."""
+    return sorted(u.name for u in users.list_users(current) if not u.disabled and users.can(u.role, "claim"))
 
 
 def queue_item(row, now: datetime) -> None:
@@ -285,7 +285,9 @@ def bulk_actions(items: pd.DataFrame) -> None:
             hours = st.number_input("Hours", min_value=1, max_value=24 * 14, value=4, key="bulk_hours")
             options["until"] = datetime.now(timezone.utc) + timedelta(hours=int(hours))
         elif action == "reassign":
-            options["to"] = st.text_input("To", key="bulk_to").strip()[:80]
+            agents = known_agents(store())
+            options["to"] = (st.selectbox("To", agents, key="bulk_to") if agents else
+                             st.text_input("To", key="bulk_to").strip()[:80])
         if st.button("Apply", key="bulk_apply", disabled=not chosen):
             outcome = store().bulk(action, chosen, me(), **options)
             failed = {i: why for i, why in outcome.items() if why}
@@ -409,7 +411,9 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
                 until = datetime.now(timezone.utc) + timedelta(hours=int(hours))
                 act(lambda: store().snooze(item_id, me(), until), f"Snoozed #{item_id} for {int(hours)} h")
         if allowed("reassign"):
-            to = st.text_input("Reassign to", key=f"reassign-to-{item_id}").strip()[:80]
+            agents = [name for name in known_agents(store()) if name != holder]
+            to = (st.selectbox("Reassign to", agents, index=None, key=f"reassign-to-{item_id}") if agents else
+                  st.text_input("Reassign to", key=f"reassign-to-{item_id}").strip()[:80])
             if st.button("Reassign", key=f"case-reassign-{item_id}", disabled=not to):
                 act(lambda: store().reassign(item_id, to, me()), f"Reassigned #{item_id} to {to}")
         if allowed("note"):
