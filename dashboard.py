@@ -12,6 +12,7 @@ atomic store calls.
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -20,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from pipeline import replies, store_alerts, templates, users
-from pipeline.rules import Queue, RulesError, load_rules
+from pipeline.rules import Queue, RulesError, load_rules, parse_rules, rules_path
 from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
 from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of, database_url
@@ -611,11 +612,46 @@ def alerts_page() -> None:
         column_config={"link": st.column_config.LinkColumn("link", display_text="open")})
 
 
+def rules_page() -> None:
+    """rules.yaml for admins: edit, validated before it is written, every change in the audit log."""
+    st.title("Rules")
+    path = rules_path(os.environ.get("ECOUTE_RULES"))
+    st.text(f"File: {path}")
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        st.error("The rules file cannot be read.")
+        st.text(str(exc))
+        return
+    edited = st.text_area("rules.yaml", value=current, height=600, key="rules_text")
+    if st.button("Check and save", type="primary", key="rules_save", disabled=edited == current):
+        try:
+            parse_rules(edited, str(path))
+        except RulesError as exc:   # nothing is written: each mistake with its line and field
+            st.error("Not saved: the rules have mistakes.")
+            st.text("\n".join(exc.problems))
+            return
+        path.write_text(edited, encoding="utf-8")
+        store().record(me(), "rules_change", {"file": str(path),
+                                              "sha256": hashlib.sha256(edited.encode()).hexdigest()[:16]})
+        st.session_state["flash"] = ("success", f"Saved {path.name}; listeners pick it up on their next cycle.")
+        st.rerun()
+
+
 def rules():
     try:
         return load_rules(os.environ.get("ECOUTE_RULES"))
     except RulesError:
         return None
+
+
+def pages_for(role: str) -> list[tuple[str, object, str]]:
+    """(url path, page function, title) of every page this role may open, the default first."""
+    offered = [("queue", queue_page, "Queue", "view_queue"), ("case", case_page, "Case", "view_queue"),
+               ("lead", lead_page, "Team lead", "view_queue"), ("trends", trends_view, "Trends", "view_trends"),
+               ("alerts", alerts_page, "Alerts & risks", "view_alerts"),
+               ("sources", sources_page, "Sources", "view_alerts"), ("rules", rules_page, "Rules", "change_rules")]
+    return [(key, render, title) for key, render, title, needs in offered if users.can(role, needs)]
 
 
 PAGES: dict[str, "st.Page"] = {}
@@ -633,13 +669,8 @@ def main() -> None:
         (st.success if flash[0] == "success" else st.warning)("Done" if flash[0] == "success" else "Not done")
         st.text(flash[1])
     PAGES.clear()
-    offered = [("queue", queue_page, "Queue", "view_queue"), ("case", case_page, "Case", "view_queue"),
-               ("lead", lead_page, "Team lead", "view_queue"), ("trends", trends_view, "Trends", "view_trends"),
-               ("alerts", alerts_page, "Alerts & risks", "view_alerts"),
-               ("sources", sources_page, "Sources", "view_alerts")]
-    for key, render, title, needs in offered:
-        if users.can(role, needs):
-            PAGES[key] = st.Page(render, title=title, url_path=key, default=not PAGES)
+    for key, render, title in pages_for(role):
+        PAGES[key] = st.Page(render, title=title, url_path=key, default=not PAGES)
     if not PAGES:
         st.warning("Your role has no page to see: ask an admin.")
         return

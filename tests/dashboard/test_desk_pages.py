@@ -149,3 +149,40 @@ def test_a_reply_the_platform_refuses_leaves_the_case_claimed_with_the_error_sho
     assert "403 Forbidden" in case["last_error"]
     assert any("403 Forbidden" in t for t in texts(at))
     assert any("stays claimed" in e.value for e in at.error)
+
+
+def rules_script():
+    import streamlit as st
+
+    import dashboard
+
+    st.session_state["me"], st.session_state["role"] = "root", "admin"
+    dashboard.rules_page()
+
+
+def test_an_admin_changes_the_rules_only_when_they_validate_and_the_change_is_audited(filled_db, tmp_path, monkeypatch):
+    rules_file = tmp_path / "rules.yaml"
+    original = (ROOT / "rules.yaml").read_text()
+    rules_file.write_text(original)
+    monkeypatch.setenv("ECOUTE_RULES", str(rules_file))
+    at = AppTest.from_function(rules_script, default_timeout=60).run()
+    broken = original.replace("  first_response_sla: 1h", "  first_response_sla: soon", 1)
+    at.text_area(key="rules_text").set_value(broken).run()
+    at.button(key="rules_save").click().run()
+    assert rules_file.read_text() == original                      # nothing written
+    assert any("first_response_sla" in t.value and ":" in t.value for t in at.text)
+    fixed = original.replace("  first_response_sla: 1h", "  first_response_sla: 45m", 1)
+    at.text_area(key="rules_text").set_value(fixed).run()
+    at.button(key="rules_save").click().run()
+    assert rules_file.read_text() == fixed
+    audit = Store(filled_db).audit()
+    assert list(audit["action"])[:1] == ["rules_change"] and list(audit["actor"])[:1] == ["root"]
+
+
+def test_each_role_sees_its_pages_and_only_admins_the_rules():
+    import dashboard
+
+    pages = {role: [key for key, _, _ in dashboard.pages_for(role)] for role in ("agent", "marketing", "admin")}
+    assert pages["admin"] == ["queue", "case", "lead", "trends", "alerts", "sources", "rules"]
+    assert "rules" not in pages["agent"] and "rules" not in pages["marketing"]
+    assert pages["agent"][0] == "queue" and "trends" in pages["marketing"]
