@@ -27,6 +27,7 @@ INTENTS = ("complaint", "question", "praise", "other")
 CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
               "app_website", "safety", "other")
 CHUNK = 50_000
+YEAR = 365 * 86400
 MENTION_COLUMNS = ["key", "source", "source_id", "author", "author_followers", "created_at", "text", "lang",
                    "raw", "fetched_at"]
 LABEL_COLUMNS = ["mention_key", "model", "lang", "relevant", "brands", "competitors", "sentiment",
@@ -35,13 +36,16 @@ LABEL_COLUMNS = ["mention_key", "model", "lang", "relevant", "brands", "competit
 STAMP = "%Y-%m-%d %H:%M:%S.%f"     # SQLAlchemy's SQLite DateTime storage format
 
 
-def _rows(start: int, count: int, now: datetime, rng: random.Random) -> tuple[list[tuple], list[tuple]]:
+def _rows(start: int, count: int, total: int, now: datetime, rng: random.Random) -> tuple[list[tuple], list[tuple]]:
+    """Mentions `start`..`start + count` of `total`, posted in arrival order over the year before now
+    (as listeners store them: oldest first), each within a minute of its even share of the year."""
     brands = list(COMPETITORS)
     fetched = now.strftime(STAMP)
     mention_rows, label_rows = [], []
     for i in range(start, start + count):
         key = f"benchtrend:{i}"
-        posted = (now - timedelta(seconds=rng.randrange(0, 365 * 86400))).strftime(STAMP)
+        ago = YEAR * (1 - i / total) - rng.random() * 60
+        posted = (now - timedelta(seconds=max(0.0, ago))).strftime(STAMP)
         brand = rng.choice(brands)
         named = [brand] if rng.random() < 0.85 else []
         rivals = [rng.choice(COMPETITORS[brand])] if not named or rng.random() < 0.1 else []
@@ -73,7 +77,7 @@ def fill(store: Store, total: int, echo: Callable[[str], None]) -> int:
     label_sql = classifications.insert().compile(dialect=store.engine.dialect, column_keys=LABEL_COLUMNS)
     for start in range(0, missing, CHUNK):
         count = min(CHUNK, missing - start)
-        mention_rows, label_rows = _rows(have + start, count, now, rng)
+        mention_rows, label_rows = _rows(have + start, count, total, now, rng)
         with store.engine.begin() as c:
             if store.engine.dialect.name == "sqlite":
                 cursor = c.connection.driver_connection.cursor()

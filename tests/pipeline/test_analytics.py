@@ -40,8 +40,9 @@ def mention_for(row, text: str | None = None) -> Mention:
 
 
 @pytest.fixture
-def known(tmp_path) -> Store:
-    store = Store(str(tmp_path / "known.db"))
+def known(backend_db) -> Store:
+    """On SQLite, and on PostgreSQL too when ECOUTE_TEST_PG is set."""
+    store = Store(backend_db)
     store.save_mentions([mention_for(r) for r in ROWS])
     store.save_labels([labels_for(r) for r in ROWS], sla=3600)
     return store
@@ -120,7 +121,7 @@ def test_mentions_has_one_typed_row_per_stored_mention_with_its_labels(known):
     assert len(frame) == len(ROWS) + 1 and frame["key"].is_unique
     assert list(frame["created_at"]) == sorted(frame["created_at"])
     row = frame.set_index("key").loc["twitter:6"]
-    assert row["brands"] == ["Aerolia"] and row["competitors"] == ["Volantis"] and row["sentiment"] == "neutral"
+    assert row["brands"] == ("Aerolia",) and row["competitors"] == ("Volantis",) and row["sentiment"] == "neutral"
     assert pd.isna(frame.set_index("key").loc["rss:u1", "sentiment"])
     assert frame["author_followers"].dtype == "Int64" and frame["relevant"].dtype == "boolean"
     assert str(frame["created_at"].dtype).startswith("datetime64") and frame["text"].dtype == "string"
@@ -140,7 +141,7 @@ def test_mentions_filters(known):
 
 
 def test_the_store_defaults_to_ecoute_db(known, monkeypatch):
-    monkeypatch.setenv("ECOUTE_DB", known.url.removeprefix("sqlite:///"))
+    monkeypatch.setenv("ECOUTE_DB", known.url.removeprefix("sqlite:///"))    # a path, or the PostgreSQL URL
     assert len(analytics.mentions()) == len(ROWS)
 
 
@@ -161,7 +162,7 @@ def test_cases_carry_response_times(known):
     assert by_key.loc["twitter:1", "first_response_seconds"] == 1800
     assert by_key.loc["twitter:1", "resolution_seconds"] == 7200
     assert pd.isna(by_key.loc["twitter:2", "resolution_seconds"])
-    assert by_key.loc["twitter:1", "brands"] == ["Aerolia"]
+    assert by_key.loc["twitter:1", "brands"] == ("Aerolia",)
     assert list(analytics.cases(db=known, status="resolved")["mention_key"]) == ["twitter:1"]
     assert analytics.cases(db=known, brand="Lumelle").empty
 
