@@ -3,8 +3,8 @@ seasonal baseline, and single posts whose engagement grows abnormally fast.
 
 The method (the README's "Alerts" says the same):
 
-- **volume_spike**: a brand's mentions are counted in sliding windows (`alerts.windows`: 15 min, 1 h
-  and 6 h by default, one ending every `step`, 5 min). The expected count is a seasonal Poisson rate summed over the
+- **volume_spike**: a brand's mentions are counted in sliding windows (`alerts.windows`: 10 min, 15 min,
+  1 h and 6 h by default, one ending every `step`, 5 min; the newest ends now and expects only its elapsed part). The expected count is a seasonal Poisson rate summed over the
   window: per hour, level × day-of-week factor × hour-of-day factor (local time, `queue.timezone`), all
   estimated from the `baseline_weeks` before the window's day. The level is the mean hourly count once
   the busiest tenth of days is clipped, so a past crisis neither raises the bar nor skews the hour
@@ -130,6 +130,9 @@ def brand_alerts(brand: str, mentions: pd.DataFrame, cfg: Alerts, tz: str, since
     grid = _grid(since - max(cfg.windows), now, cfg.step)
     expected, share = _expected_per_slice(grid, times, mentions["negative"], cfg, tz)
     edges = grid.to_numpy()
+    # the newest slice is still filling: expect only what its elapsed part should hold
+    elapsed = (np.datetime64(now) - edges[-2]) / np.timedelta64(int(cfg.step.total_seconds() * 1e6), "us")
+    expected[-1] *= min(1.0, max(float(elapsed), 0.0))
     seen = np.concatenate([[0], np.cumsum(np.histogram(times.to_numpy(), edges)[0])])
     negatives = times.to_numpy()[mentions["negative"].to_numpy(bool)]
     negative = np.concatenate([[0], np.cumsum(np.histogram(negatives, edges)[0])])

@@ -312,7 +312,8 @@ class Webhook(Strict):
 class Alerts(Strict):
     """Crisis and spike alerts (pipeline/alerts.py; the method is in the README, 'Alerts')."""
     enabled: bool = True
-    windows: list[Duration] = [timedelta(minutes=15), timedelta(hours=1), timedelta(hours=6)]   # scanned,
+    windows: list[Duration] = [timedelta(minutes=10), timedelta(minutes=15), timedelta(hours=1),
+                               timedelta(hours=6)]                                     # scanned,
     step: Duration = timedelta(minutes=5)                                                    # one ending every step
     baseline_weeks: int = Field(default=4, ge=1, le=52)   # the seasonal baseline: this many weeks before the day
     p_value: float = Field(default=1e-5, gt=0, lt=1)      # Poisson (volume) / binomial (negative share) upper tail
@@ -332,7 +333,7 @@ class Alerts(Strict):
     @classmethod
     def _some_windows(cls, value: list[timedelta]) -> list[timedelta]:
         if not value or any(w <= timedelta(0) for w in value):
-            raise ValueError("'windows' needs at least one positive duration, such as [15m, 1h, 6h]")
+            raise ValueError("'windows' needs at least one positive duration, such as [10m, 15m, 1h, 6h]")
         return value
 
 
