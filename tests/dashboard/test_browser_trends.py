@@ -33,6 +33,7 @@ def filled_db(tmp_path, monkeypatch, rules_file):
 
 
 def test_trends_page_with_share_of_voice_and_drill_down_on_the_demo(server, browser, filled_db, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     def body() -> str:
@@ -50,4 +51,14 @@ def test_trends_page_with_share_of_voice_and_drill_down_on_the_demo(server, brow
     assert wait_for(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "[data-testid='stDataFrame']")) >= 2)
     assert not browser.find_elements(By.CSS_SELECTOR, "a[href='https://evil.example']")
     assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x']")
+    # click a Lumelle point of the volume chart (Vega's SVG marks carry their data in aria-label)
+    volume = browser.find_elements(By.CSS_SELECTOR, "[data-testid='stVegaLiteChart']")[0]
+    points = [p for p in volume.find_elements(By.CSS_SELECTOR, "path[aria-roledescription='point']")
+              if "brand: Lumelle" in (p.get_attribute("aria-label") or "")]
+    point = points[len(points) // 2]
+    fields = dict(part.split(": ", 1) for part in point.get_attribute("aria-label").split("; "))
+    expected = f"{fields['volume']} mentions of Lumelle on {datetime.strptime(fields['day'], '%b %d, %Y'):%Y-%m-%d}"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", point)
+    ActionChains(browser).move_to_element(point).click().perform()
+    assert wait_for(browser, lambda: expected in body(), 30), expected
     browser.save_screenshot(str(tmp_path / "trends.png"))
