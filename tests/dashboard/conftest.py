@@ -5,7 +5,8 @@ import pytest
 from pipeline.mention import Labels, Mention
 from pipeline.store import Store
 
-HOSTILE = "[click me](https://evil.example) <img src=x onerror=alert(1)> **bold** <script>alert(2)</script>"
+HOSTILE = ("[click me](https://evil.example) <img src=x onerror=alert(1)> **bold** <script>alert(2)</script> "
+           "[run](javascript:alert(3))")
 
 
 @pytest.fixture

@@ -190,6 +190,13 @@ def test_an_agent_signs_in_claims_replies_with_a_template_resolves_and_the_lead_
     assert wait_for(browser, lambda: store.case(top)["status"] == "resolved", 30)
     assert wait_for(browser, lambda: go(browser, "Team lead") and median_first_response(browser) not in ("", "–"))
     browser.save_screenshot(str(tmp_path / "lead.png"))
+    for page, title in (("Alerts & risks", "Alerts & risks"), ("Trends", "Trends"), ("Sources", "Sources"),
+                        ("Queue", "Response queue")):   # hostile text stays text on every page
+        assert wait_for(browser, lambda: go(browser, page) and title in body(browser)), page
+        time.sleep(1)
+        assert not browser.find_elements(By.CSS_SELECTOR, "a[href='https://evil.example']"), page
+        assert not browser.find_elements(By.CSS_SELECTOR, "img[src='x']"), page
+        assert not browser.find_elements(By.CSS_SELECTOR, "a[href^='javascript']"), page
     timeline = store.case(top)["timeline"]
     assert list(timeline["kind"]) == ["mention", "opened", "claim", "reply", "resolve"]
     assert set(timeline["actor"][2:]) == {"ana"}
