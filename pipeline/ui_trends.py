@@ -55,6 +55,11 @@ def cached_alerts(url: str, days: int, brand: str | None) -> pd.DataFrame:
     return analytics.alerts(since=f"{days}d", brand=brand, db=get_store(url))
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def cached_sources(url: str) -> list[str]:
+    return get_store(url).sources()     # a scan of every mention: not on every rerun
+
+
 def rules_version() -> tuple[str, float]:
     """The rules file and its modification time: a cache key that changes when the file does."""
     path = rules_path(os.environ.get("ECOUTE_RULES"))
@@ -84,7 +89,7 @@ def filters(current: Store, config: Rules | None) -> tuple[int, tuple, str]:
     top = st.columns(4)
     days = PERIODS[top[0].selectbox("Period", list(PERIODS), index=1, key="tr_period")]
     brand = choose("Brand", [b.name for b in config.brands] if config else [], "tr_brand", top[1])
-    source = choose("Source", current.sources(), "tr_source", top[2])
+    source = choose("Source", cached_sources(current.url), "tr_source", top[2])
     lang = choose("Language", ["en", "fr"], "tr_lang", top[3])
     more = st.columns(3)
     intent = choose("Intent", ["complaint", "question", "praise", "other"], "tr_intent", more[0])
@@ -269,6 +274,11 @@ def topics_section(current: Store, days: int, brand: str | None, config: Rules |
                    "their key phrases; growth compares the second half of the period with the first.")
         return
     table = cached_topics(current.url, days, brand, rules_version())
+    if table.empty:
+        st.info("No mentions to group in this period.")
+        return
+    fastest = table.sort_values("growth", ascending=False).iloc[0]
+    st.text(f"Fastest growing: {fastest['label']} (×{fastest['growth']:.1f}, {fastest['mentions']} mentions)")
     st.dataframe(table[["label", "mentions", "growth", "share", "examples"]], hide_index=True,
                  width="stretch", column_config={
                      "growth": st.column_config.NumberColumn("growth ×", format="%.2f"),

@@ -77,3 +77,15 @@ def test_filters_split_and_export(trend_db):
     assert "By intent" in [h.value for h in at.subheader]
     at.toggle(key="tr_export").set_value(True).run()
     assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download Parquet"]
+
+
+def test_top_authors_and_topics_on_demand(trend_db):
+    at = page()
+    at.toggle(key="tr_authors").set_value(True).run()
+    authors = next(d.value for d in at.dataframe if "reach" in d.value.columns and "author" in d.value.columns)
+    assert authors.iloc[0]["author"] == "user39"            # the most followers
+    at.toggle(key="tr_topics").set_value(True).run(timeout=180)   # embeds the period's mentions
+    assert not at.exception
+    topics = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert topics["mentions"].sum() == 40 and topics["label"].str.len().gt(0).all()
+    assert any(t.value.startswith("Fastest growing: ") for t in at.text)
