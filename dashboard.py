@@ -38,11 +38,6 @@ def store() -> Store:
     return get_store(database_url(os.environ.get("ECOUTE_DB")))
 
 
-@st.cache_data(ttl=60)
-def daily(url: str, source: str | None, lang: str | None) -> pd.DataFrame:
-    return get_store(url).daily(source=source, lang=lang)
-
-
 SINGLE_USER_ROLE = "admin"        # alone on 127.0.0.1, the one user may do everything
 
 
@@ -519,38 +514,6 @@ def lead_page() -> None:
     st.dataframe(daily_frame.sort_values("day", ascending=False).round(1), hide_index=True, width="stretch")
     st.caption("First response: wall-clock time from the case's first mention being queued to the first reply. "
                "Breached: answered (or still unanswered) after the SLA target of its band.")
-
-
-def trends_page() -> None:
-    st.title("Trends")
-    current = store()
-    left, right = st.columns(2)
-    sources = ["All sources"] + current.sources()
-    source = left.selectbox("Source", sources, key="trend_source")
-    lang = right.selectbox("Language", ["All languages", "en", "fr"], key="trend_lang")
-    data = daily(current.url, None if source == "All sources" else source, None if lang == "All languages" else lang)
-    if data.empty:
-        st.info("No classified mentions for these filters yet.")
-        return
-    data = data.assign(day=pd.to_datetime(data["day"]))
-    st.subheader("Daily volume per brand")
-    st.altair_chart(alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("day:T", title="Day"), y=alt.Y("volume:Q", title="Mentions"), color="brand:N",
-        tooltip=["brand", "day:T", "volume", "negative", "neutral", "positive"]), width="stretch")
-    st.subheader("Net sentiment per brand (positive share minus negative share)")
-    st.altair_chart(alt.Chart(data).mark_line(point=True).encode(
-        x=alt.X("day:T", title="Day"), y=alt.Y("net_sentiment:Q", title="Net sentiment", scale=alt.Scale(domain=[-1, 1])),
-        color="brand:N", tooltip=["brand", "day:T", "net_sentiment", "volume"]), width="stretch")
-    st.subheader("Sentiment mix")
-    mix = data.melt(id_vars=["day", "brand"], value_vars=["negative", "neutral", "positive"],
-                    var_name="sentiment", value_name="mentions")
-    st.altair_chart(alt.Chart(mix).mark_bar().encode(
-        x=alt.X("day:T", title="Day"), y=alt.Y("mentions:Q", stack="zero"),
-        color=alt.Color("sentiment:N", scale=alt.Scale(domain=["negative", "neutral", "positive"],
-                                                       range=["#d62728", "#bbbbbb", "#2ca02c"])),
-        row=alt.Row("brand:N")), width="stretch")
-    st.dataframe(data.sort_values(["day", "brand"], ascending=[False, True]), hide_index=True,
-                 width="stretch")
 
 
 def sources_page() -> None:

@@ -46,22 +46,6 @@ def test_claim_and_resolve_persist_in_the_store(filled_db):
     assert list(store.audit()["action"]) == ["resolve", "claim"]
 
 
-def trends_script():
-    import dashboard
-
-    dashboard.trends_page()
-
-
-def test_trends_page_charts_daily_volume_and_filters(filled_db):
-    at = AppTest.from_function(trends_script, default_timeout=60).run()
-    assert not at.exception
-    assert at.title[0].value == "Trends"
-    table = at.dataframe[0].value
-    assert set(table["brand"]) == {"Aerolia"} and table["volume"].sum() == 14
-    at.selectbox(key="trend_lang").select("fr").run()
-    assert "No classified mentions for these filters yet." in [i.value for i in at.info]
-
-
 def sources_script():
     import dashboard
 
