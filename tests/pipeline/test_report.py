@@ -180,3 +180,18 @@ def test_a_digest_whose_deliveries_all_fail_is_tried_again(week, monkeypatch):
     [outcome] = digests.run_due(rules, week)
     assert not outcome.sent and "$NOWHERE is not set" in outcome.errors[0] and "e-mail via 127.0.0.1:9" in outcome.errors[1]
     assert digests.last_sent(week, "d") is None and len(digests.run_due(rules, week)) == 1
+
+
+def test_digest_command_sends_what_is_due_once(week, webhook_server, tmp_path):
+    url, bodies = webhook_server
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(json.dumps({**RULES, "digests": [{"name": "d", "schedule": "daily",
+                                                            "webhooks": [{"name": "chat", "url": url}]}]}))
+    args = ["--db", week.url, "--rules", str(rules_file)]
+    first = CliRunner().invoke(main, ["digest", "--once", *args])
+    assert first.exit_code == 0, first.output
+    assert first.output == "digest d: sent to chat\n" and len(bodies) == 1
+    assert CliRunner().invoke(main, ["digest", "--once", *args]).output == ""      # not due again today
+    assert "sent to chat" in CliRunner().invoke(main, ["digest", "--force", "--name", "d", *args]).output
+    unknown = CliRunner().invoke(main, ["digest", "--once", "--name", "weekly", *args])
+    assert unknown.exit_code == 2 and "no digest named weekly" in unknown.output
