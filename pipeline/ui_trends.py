@@ -235,9 +235,12 @@ def drill_down(daily: pd.DataFrame, picked: dict | None, chosen: tuple) -> None:
     st.subheader("Mentions behind a point")
     days = sorted(daily["day"].dt.date.unique(), reverse=True)
     brands = sorted(daily["brand"].unique())
+    # a chart selection stays until the next click: apply it once, so the selectboxes stay usable
     if picked and picked.get("day") is not None and picked.get("brand") in brands:
-        st.session_state["tr_day"] = _picked_day(picked["day"]).date()
-        st.session_state["tr_drill_brand"] = picked["brand"]
+        point = (_picked_day(picked["day"]).date(), picked["brand"])
+        if st.session_state.get("tr_last_pick") != point:
+            st.session_state["tr_last_pick"] = point
+            st.session_state["tr_day"], st.session_state["tr_drill_brand"] = point
     if st.session_state.get("tr_day") not in days:
         st.session_state["tr_day"] = daily.loc[daily["volume"].idxmax(), "day"].date()
     if st.session_state.get("tr_drill_brand") not in brands:
