@@ -233,3 +233,12 @@ def test_bench_trends_prints_json_last(tmp_path):
     assert json.loads(lines[-1]) == result
     assert result["mentions"] == 3000 and result["added"] == 3000 and result["api_rows"] > 0
     assert run(str(tmp_path / "bench.db"), 3000, lines.append)["added"] == 0    # reused
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from pipeline import digests, report, trend_counts
+
+    for module in (analytics, goals, trend_counts, report, digests):
+        assert doctest.testmod(module).failed == 0, module.__name__
