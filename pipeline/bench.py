@@ -24,7 +24,7 @@ from .encoder import Encoder
 from .mention import Mention
 from .rules import Rules
 from .stages import SENTIMENTS, Context, label, load_models
-from .text import normalise
+from .text import detect_language, normalise
 from .train import Split, read_complaints, read_umsab
 
 ANCHORS = {
@@ -59,10 +59,12 @@ def embedded_predict(rules: Rules) -> Callable[[Task], np.ndarray]:
     ctx = Context(rules, load_models(rules))
 
     def predict(task: Task) -> np.ndarray:
+        """As the pipeline does it for a mention without a platform language: routed by detected language."""
         texts = [normalise(t) for t in task.test.texts]
         emb = ctx.models.encoder.encode(texts, ctx.models.batch_size)
         head = "complaint" if task.name == "complaint" else "sentiment"
-        return ctx.models.heads.predict(head, emb, texts).argmax(axis=1)
+        langs = [detect_language(t) for t in task.test.texts]
+        return ctx.models.heads.predict(head, emb, texts, langs).argmax(axis=1)
 
     return predict
 

@@ -746,12 +746,16 @@ def digest(once, names, force, every, db, rules_file):
 @click.option("--max-length", default=128, show_default=True)
 @click.option("--epochs", default=4, show_default=True,
               help="Epochs of LoRA fine-tuning of the encoder before the heads (0: keep the encoder frozen).")
-def train(data, encoder, heads_dir, max_length, epochs):
-    """Retrain the sentiment and complaint heads from the train/val splits; writes a model card.
+@click.option("--adapter", "adapter_from", type=click.Path(exists=True, file_okay=False),
+              help="Train the heads on this already trained adapter (copied; no fine-tuning), "
+                   "e.g. pipeline/heads/adapter.")
+def train(data, encoder, heads_dir, max_length, epochs, adapter_from):
+    """Retrain the sentiment (shared and French) and complaint heads from the train/val splits; writes a model card.
 
     \b
     Example:
       ecoute train --encoder sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 --heads my-heads
+      ecoute train --adapter pipeline/heads/adapter --heads my-heads   # heads only, on the shipped adapter
     """
     from . import heads as H
     from .train import DEFAULT_DATA, train as run_training
@@ -761,7 +765,7 @@ def train(data, encoder, heads_dir, max_length, epochs):
     if not (source / "umsab").is_dir() or not (source / "complaints").is_dir():
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
     card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length,
-                        finetune_epochs=epochs)
+                        finetune_epochs=epochs, adapter_from=Path(adapter_from) if adapter_from else None)
     for task, scores in card["metrics"].items():
         click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
 

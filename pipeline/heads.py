@@ -5,11 +5,17 @@ TF-IDF weights: the measured baselines (../shared/data/README.md) show MiniLM's 
 vocabulary cuts French badly while character n-grams do not, and that the two together beat
 either on complaints. Heads are plain logistic regressions stored as numpy arrays (`.npz`, no
 pickle), so they are small, safe to load and easy to retrain (`ecoute train`).
+
+A task may also have language heads (`card["language_heads"]`, e.g. sentiment → {"fr": "sentiment_fr"}):
+mentions in that language are scored by that head instead, which may keep its own n-gram weights
+(`idf`), fold accents and leave out the embedding. French sentiment uses one: MiniLM's English
+vocabulary cuts French into pieces, and a French-only n-gram head beats the shared one there.
 """
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +31,15 @@ class HeadsMismatch(RuntimeError):
     """The heads on disk were trained for another encoder."""
 
 
-def _vectorizers() -> tuple[HashingVectorizer, HashingVectorizer]:
-    common = dict(n_features=N_FEATURES, alternate_sign=False, norm=None, lowercase=True)
+@functools.lru_cache(maxsize=4)
+def _vectorizers(strip_accents: str | None = None) -> tuple[HashingVectorizer, HashingVectorizer]:
+    common = dict(n_features=N_FEATURES, alternate_sign=False, norm=None, lowercase=True, strip_accents=strip_accents)
     return (HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
             HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", **common))
 
 
-def ngram_counts(texts: list[str]) -> sparse.csr_matrix:
-    chars, words = _vectorizers()
+def ngram_counts(texts: list[str], strip_accents: str | None = None) -> sparse.csr_matrix:
+    chars, words = _vectorizers(strip_accents)
     return (chars.transform(texts) + words.transform(texts)).tocsr()
 
 
@@ -42,14 +49,42 @@ def fit_idf(counts: sparse.csr_matrix) -> np.ndarray:
     return (np.log((1 + n) / (1 + document_frequency)) + 1).astype(np.float32)
 
 
-def features(embeddings: np.ndarray, texts: list[str], idf: np.ndarray) -> sparse.csr_matrix:
+_recent_counts: dict[tuple, sparse.csr_matrix] = {}
+
+
+def _log_counts(texts: list[str], strip_accents: str | None) -> sparse.csr_matrix:
+    """log(1 + count) of each hashed n-gram, kept for the last few batches: the sentiment, complaint and
+    intent heads of one batch read the same texts, and hashing them is the costly part. Read only."""
+    key = (strip_accents, tuple(texts))
+    found = _recent_counts.get(key)
+    if found is None:
+        found = ngram_counts(texts, strip_accents).astype(np.float32)
+        found.data = np.log1p(found.data)
+        if len(_recent_counts) >= 4:
+            _recent_counts.pop(next(iter(_recent_counts)), None)
+        _recent_counts[key] = found
+    return found
+
+
+def ngram_tfidf(texts: list[str], idf: np.ndarray, strip_accents: str | None = None) -> sparse.csr_matrix:
+    """l2-normalised TF-IDF (log counts) of the hashed n-grams of each text."""
+    counts = _log_counts(list(texts), strip_accents)
+    data = counts.data * idf[counts.indices]
+    rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
+    norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
+    data *= (1 / np.maximum(norms, 1e-9)).astype(np.float32)[rows]
+    return sparse.csr_matrix((data, counts.indices.copy(), counts.indptr.copy()), shape=counts.shape)
+
+
+def features(embeddings: np.ndarray, texts: list[str], idf: np.ndarray,
+             strip_accents: str | None = None) -> sparse.csr_matrix:
     """[embedding | l2-normalised TF-IDF n-grams] for each text."""
-    counts = ngram_counts(texts).astype(np.float32)
-    counts.data = np.log1p(counts.data)
-    weighted = counts @ sparse.diags(idf)
-    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1))).ravel()
-    weighted = sparse.diags(1 / np.maximum(norms, 1e-9)) @ weighted
-    return sparse.hstack([sparse.csr_matrix(embeddings), weighted], format="csr")
+    return sparse.hstack([sparse.csr_matrix(embeddings), ngram_tfidf(texts, idf, strip_accents)], format="csr")
+
+
+def base_language(lang: object) -> str:
+    """'fr' for 'fr', 'FR', 'fr-CA', 'fr_FR'; '' for anything that is not a string."""
+    return lang.strip().lower().replace("_", "-").split("-")[0] if isinstance(lang, str) else ""
 
 
 @dataclass(frozen=True)
@@ -58,6 +93,15 @@ class Head:
     classes: tuple[str, ...]
     coef: np.ndarray       # (n_classes or 1, n_features)
     intercept: np.ndarray
+    idf: np.ndarray | None = None        # its own n-gram weights; None: the shared ones (features.npz)
+    strip_accents: str | None = None     # n-grams read with accents folded ("unicode") or as written
+    embedding: bool = True               # reads the sentence embedding before the n-grams
+
+    def inputs(self, embeddings: np.ndarray, texts: list[str], shared_idf: np.ndarray) -> sparse.csr_matrix:
+        idf = shared_idf if self.idf is None else self.idf
+        if self.embedding:
+            return features(embeddings, texts, idf, self.strip_accents)
+        return ngram_tfidf(texts, idf, self.strip_accents)
 
     def predict_proba(self, x: sparse.csr_matrix) -> np.ndarray:
         logits = np.asarray(x @ self.coef.T) + self.intercept
@@ -77,18 +121,44 @@ class Heads:
     heads: dict[str, Head]
     card: dict
     adapter: Path | None = None   # the encoder's LoRA adapter these heads were trained with
+    language_heads: dict[str, dict[str, str]] = field(default_factory=dict)   # task → {language: head}
 
-    def predict(self, task: str, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
-        return self.heads[task].predict_proba(features(embeddings, texts, self.idf))
+    def predict(self, task: str, embeddings: np.ndarray, texts: list[str], langs=None) -> np.ndarray:
+        """Class probabilities per text; with `langs`, a text in a language that has its own head for
+        this task (e.g. French sentiment) is scored by that head."""
+        routes = self.language_heads.get(task) if langs is not None else None
+        if not routes:
+            return self._predict(task, embeddings, texts)
+        names = np.array([routes.get(base_language(lang), task) for lang in langs], dtype=object)
+        out = np.zeros((len(texts), len(self.heads[task].classes)), dtype=np.float64)
+        for name in dict.fromkeys(names):
+            rows = np.flatnonzero(names == name)
+            out[rows] = self._predict(name, embeddings[rows], [texts[i] for i in rows])
+        return out
+
+    def _predict(self, name: str, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
+        head = self.heads[name]
+        return head.predict_proba(head.inputs(embeddings, texts, self.idf))
 
 
-def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: dict[str, Head], card: dict) -> dict:
+def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: dict[str, Head], card: dict,
+               language_heads: dict[str, dict[str, str]] | None = None) -> dict:
+    """Write the heads; `language_heads` (task → {language: name in `heads`}) names those that replace a
+    task's head for one language."""
     directory.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(directory / "features.npz", idf=idf.astype(np.float16))
+    language_heads = language_heads or {}
+    routed = {name for routes in language_heads.values() for name in routes.values()}
     for task, head in heads.items():
+        own = {} if head.idf is None else {"idf": head.idf.astype(np.float16)}
+        options = json.dumps({"strip_accents": head.strip_accents, "embedding": head.embedding})
         np.savez_compressed(directory / f"{task}.npz", coef=head.coef.astype(np.float32),
-                            intercept=head.intercept.astype(np.float32), classes=np.array(head.classes))
-    card = {**card, "encoder": encoder, "dim": dim, "n_features": N_FEATURES, "tasks": sorted(heads)}
+                            intercept=head.intercept.astype(np.float32), classes=np.array(head.classes),
+                            options=np.array(options), **own)
+    card = {**card, "encoder": encoder, "dim": dim, "n_features": N_FEATURES,
+            "tasks": sorted(set(heads) - routed)}
+    if language_heads:
+        card["language_heads"] = language_heads
     (directory / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return card
 
@@ -104,12 +174,21 @@ def load_heads(directory: str | Path | None = None, encoder: str | None = None) 
         raise HeadsMismatch(f"heads in {directory} were trained for encoder '{card['encoder']}', not '{encoder}'; "
                             f"run `ecoute train --encoder {encoder} --heads DIR` and set models.heads: DIR")
     idf = np.load(directory / "features.npz")["idf"].astype(np.float32)
+    language_heads = card.get("language_heads") or {}
     heads = {}
-    for task in card["tasks"]:
+    for task in [*card["tasks"], *(n for routes in language_heads.values() for n in routes.values())]:
         data = np.load(directory / f"{task}.npz", allow_pickle=False)
-        heads[task] = Head(task, tuple(str(c) for c in data["classes"]), data["coef"], data["intercept"])
+        options = json.loads(str(data["options"])) if "options" in data.files else {}
+        heads[task] = Head(task, tuple(str(c) for c in data["classes"]), data["coef"], data["intercept"],
+                           data["idf"].astype(np.float32) if "idf" in data.files else None,
+                           options.get("strip_accents"), bool(options.get("embedding", True)))
+    for task, routes in language_heads.items():
+        for lang, name in routes.items():
+            if heads[name].classes != heads[task].classes:
+                raise ValueError(f"{directory}: the {lang} head {name} has classes {heads[name].classes}, "
+                                 f"the {task} head {heads[task].classes}")
     adapter = directory / card["adapter"] if card.get("adapter") else None
     if adapter is not None and not (adapter / "adapter_config.json").exists():
         raise FileNotFoundError(f"heads in {directory} need the encoder adapter {adapter}, which is missing; "
                                 f"run `ecoute train` again")
-    return Heads(card["encoder"], int(card["dim"]), idf, heads, card, adapter)
+    return Heads(card["encoder"], int(card["dim"]), idf, heads, card, adapter, language_heads)

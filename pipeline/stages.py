@@ -138,8 +138,10 @@ def match_brands(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
 
 def classify(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     """Sentiment and complaint from the encoder and the trained heads, in one encoding pass, or from
-    a task's own model where `models.tasks` configures one."""
+    a task's own model where `models.tasks` configures one. A mention in a language with a head of its
+    own for a task (French sentiment) is scored by that head."""
     texts = [t or " " for t in frame["clean_text"]]
+    langs = frame["lang"].tolist()
     models = ctx.models
     embeddings = models.encoder.encode(texts, models.batch_size) if models.uses_heads else None
 
@@ -147,7 +149,7 @@ def classify(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         if task in models.tasks:
             model, batch_size = models.tasks[task]
             return model.predict(texts, batch_size)
-        return models.heads.predict(task, embeddings, texts)
+        return models.heads.predict(task, embeddings, texts, langs)
 
     sentiment = predict("sentiment")
     complaint = predict("complaint")[:, 1]
@@ -276,7 +278,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("normalise_text", normalise_text, ("text", "title"), ("clean_text",)),
     Stage("detect_lang", detect_lang, ("text", "lang"), ("lang",)),
     Stage("match_brands", match_brands, ("text", "title", "author"), ("brands", "competitors", "relevant", "official")),
-    Stage("classify", classify, ("clean_text",),
+    Stage("classify", classify, ("clean_text", "lang"),
           ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score")),
     Stage("infer_intent", infer_intent, ("text", "clean_text", "complaint", "complaint_score", "sentiment",
                                          "sentiment_score"), ("intent", "category", "severity")),

@@ -1,0 +1,75 @@
+"""A task may have a head per language (French sentiment): mentions in that language go to it."""
+import numpy as np
+import pytest
+
+from pipeline import heads as H
+from pipeline.mention import Mention
+
+CLASSES = ("negative", "neutral", "positive")
+
+
+def _head(name: str, winner: int, dim: int, **extra) -> H.Head:
+    """A head that always prefers one class (the bias), whatever the text."""
+    width = dim + H.N_FEATURES if extra.get("embedding", True) else H.N_FEATURES
+    intercept = np.full(3, -5.0, dtype=np.float32)
+    intercept[winner] = 5.0
+    return H.Head(name, CLASSES, np.zeros((3, width), dtype=np.float32), intercept, **extra)
+
+
+def test_language_heads_are_saved_loaded_and_routed(tmp_path):
+    dim = 4
+    idf = np.ones(H.N_FEATURES, dtype=np.float32)
+    own_idf = np.full(H.N_FEATURES, 2.0, dtype=np.float32)
+    heads = {"sentiment": _head("sentiment", 0, dim), "complaint": _head("complaint", 1, dim),
+             "sentiment_fr": _head("sentiment_fr", 2, dim, idf=own_idf, strip_accents="unicode", embedding=False)}
+    card = H.save_heads(tmp_path, "enc", dim, idf, heads, {"model": "test"}, {"sentiment": {"fr": "sentiment_fr"}})
+    assert card["tasks"] == ["complaint", "sentiment"] and card["language_heads"] == {"sentiment": {"fr": "sentiment_fr"}}
+
+    loaded = H.load_heads(tmp_path)
+    fr = loaded.heads["sentiment_fr"]
+    assert (fr.strip_accents, fr.embedding, float(fr.idf[0])) == ("unicode", False, 2.0)
+    assert loaded.heads["sentiment"].idf is None and loaded.heads["sentiment"].embedding
+    texts = ["late again", "encore en retard", "déjà très déçu", "no language", "québec"]
+    langs = ["en", "fr", "FR", None, "fr-CA"]
+    emb = np.zeros((len(texts), dim), dtype=np.float32)
+    assert loaded.predict("sentiment", emb, texts, langs).argmax(axis=1).tolist() == [0, 2, 2, 0, 2]
+    assert loaded.predict("sentiment", emb, texts).argmax(axis=1).tolist() == [0] * 5   # no languages: shared head
+    assert loaded.predict("complaint", emb, texts, langs).argmax(axis=1).tolist() == [1] * 5   # no French head
+
+
+def test_accents_are_folded_for_a_head_that_asks_for_it():
+    idf = np.ones(H.N_FEATURES, dtype=np.float32)
+    folded = H.ngram_tfidf(["deja tres decu", "déjà très déçu"], idf, "unicode")
+    assert abs(folded[0] - folded[1]).sum() < 1e-6
+    kept = H.ngram_tfidf(["deja tres decu", "déjà très déçu"], idf)
+    assert abs(kept[0] - kept[1]).sum() > 0.1
+
+
+def test_a_language_head_with_other_classes_is_refused(tmp_path):
+    idf = np.ones(H.N_FEATURES, dtype=np.float32)
+    odd = H.Head("sentiment_fr", ("bad", "good"), np.zeros((1, H.N_FEATURES), np.float32), np.zeros(1, np.float32),
+                 embedding=False)
+    H.save_heads(tmp_path, "enc", 4, idf, {"sentiment": _head("sentiment", 0, 4), "sentiment_fr": odd}, {},
+                 {"sentiment": {"fr": "sentiment_fr"}})
+    with pytest.raises(ValueError, match="classes"):
+        H.load_heads(tmp_path)
+
+
+def test_shipped_heads_send_french_mentions_to_the_french_head(rules):
+    from pipeline.stages import SENTIMENTS, Context, label, load_models
+    from pipeline.text import normalise
+
+    models = load_models(rules)
+    name = models.heads.language_heads["sentiment"]["fr"]
+    texts = ["Nul, nul, nul. Toujours pas remboursé après trois semaines, je suis furieux",
+             "Merci pour l'accueil, le personnel était adorable, je recommande !",
+             "Worst service ever, still waiting for my refund"]
+    out = label([Mention("twitter", str(i), t) for i, t in enumerate(texts)], Context(rules, models))
+    assert [o.lang for o in out] == ["fr", "fr", "en"]
+    clean = [normalise(t) for t in texts]
+    emb = models.encoder.encode(clean)
+    french = models.heads.heads[name].predict_proba(models.heads.heads[name].inputs(emb[:2], clean[:2], None))
+    shared = models.heads.predict("sentiment", emb[2:], clean[2:])
+    for o, p in zip(out, [*french, *shared]):
+        assert (o.sentiment, round(o.sentiment_score, 3)) == (SENTIMENTS[p.argmax()], round(float(p.max()), 3))
+    assert out[2].sentiment == "negative"
