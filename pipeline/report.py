@@ -181,7 +181,7 @@ def to_html(report: Report) -> str:
              _table(["brand", "mentions", "negative share", "net sentiment", "share of voice"], headline_rows(report))]
     parts += [f"<div>{chart}</div>" for chart in charts(report)]
     if len(report.goals):
-        rows = [r[:4] + [f'<span class="{ "met" if r[4] == "met" else "missed"}">{escape(r[4])}</span>',
+        rows = [r[:4] + [f'<span class="{r[4].replace(" ", "_")}">{escape(r[4])}</span>',
                          svg.sparkline(list(g["trend"]))] for r, (_, g) in zip(goal_rows(report), report.goals.iterrows())]
         parts += ["<h2>Goals</h2>", _table(["goal", "brand", "now", "target", "status", "last 8 weeks"], rows, {4, 5})]
     parts.append("<h2>Top complaints</h2>")

@@ -24,7 +24,7 @@ def line_chart(series: dict[str, list[tuple[datetime, float]]], title: str, widt
     if not points:
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="40" role="img">' \
                f'<title>{escape(title)}</title><text x="4" y="24" font-size="13">{escape(title)}: no data</text></svg>'
-    left, right, top, bottom = 48, 12, 28, 36
+    left, right, top, bottom = 48, 28, 28, 36
     xs = [x.timestamp() for x, _ in points]
     x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 86400
     y0, y1 = y_range or (min(0.0, min(y for _, y in points)), max(y for _, y in points) or 1.0)
