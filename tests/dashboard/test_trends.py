@@ -89,3 +89,11 @@ def test_top_authors_and_topics_on_demand(trend_db):
     topics = next(d.value for d in at.dataframe if "label" in d.value.columns)
     assert topics["mentions"].sum() == 40 and topics["label"].str.len().gt(0).all()
     assert any(t.value.startswith("Fastest growing: ") for t in at.text)
+
+
+def test_an_empty_store_says_so(tmp_path, monkeypatch, rules_file):
+    monkeypatch.setenv("ECOUTE_DB", str(tmp_path / "empty.db"))
+    monkeypatch.setenv("ECOUTE_RULES", str(rules_file))
+    at = page()
+    assert not at.exception
+    assert "No classified mentions for these filters in this period." in [i.value for i in at.info]
