@@ -372,8 +372,10 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
     Returns a dict of DataFrames: `daily` (as `daily()`), `totals` (per brand over the period: volume,
     negative share, net sentiment, share of voice, and the same over the previous period of equal length
     with the changes), `split` (per day, brand and value of `split`, one of source, lang, intent,
-    category: volume), `competitors` (per day and competitor: volume) and `sources` (as
-    `top_sources()`); and the period's `start`, `end` and `previous_start` (Timestamps).
+    category: volume), `competitors` (per day and competitor: volume), `sources` (as `top_sources()`)
+    and `previous` (per brand and day of the previous period: volume, `day` moved forward by the
+    period's length to overlay the current one, `posted` the real day); and the period's `start`,
+    `end` and `previous_start` (Timestamps).
 
     >>> view = trends(since="30d", split="lang", db="ecoute-demo.db")          # doctest: +SKIP
     >>> view["totals"][["brand", "volume", "volume_previous", "share_of_voice"]]   # doctest: +SKIP
@@ -392,7 +394,7 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
     if brand:
         mine = mine[mine["brand"] == brand]
     out = {"daily": pd.DataFrame(columns=DAILY_COLUMNS), "totals": pd.DataFrame(), "split": pd.DataFrame(),
-           "sources": pd.DataFrame(),
+           "sources": pd.DataFrame(), "previous": pd.DataFrame(columns=["day", "posted", "brand", "volume"]),
            "competitors": now_part[now_part["role"] == "competitor"].groupby(["day", "name"], as_index=False)["n"]
            .sum().rename(columns={"name": "competitor", "n": "volume"}),
            "start": pd.Timestamp(start.date()), "end": pd.Timestamp(end), "previous_start": pd.Timestamp(start.date() - length)}
@@ -405,6 +407,9 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
         previous = with_share_of_voice(_per_day(theirs, ["brand"]), before, competitors, ["brand"])
         keep = ["brand", "volume", "negative_share", "net_sentiment", "share_of_voice"]
         totals = totals.merge(previous[keep], on="brand", how="left", suffixes=("", "_previous"))
+        shifted = _per_day(theirs[theirs["brand"].isin(totals["brand"])], ["day", "brand"])
+        out["previous"] = shifted.assign(posted=shifted["day"], day=shifted["day"] + pd.Timedelta(length))[
+            ["day", "posted", "brand", "volume"]]
     else:
         for column in ("volume", "negative_share", "net_sentiment", "share_of_voice"):
             totals[f"{column}_previous"] = float("nan")

@@ -115,7 +115,7 @@ def trends_page() -> None:
                f"{(view['start'] - view['previous_start']).days} days before. Days are UTC.")
     totals_section(view["totals"])
     daily = view["daily"].assign(day=pd.to_datetime(view["daily"]["day"]))
-    picked = volume_chart(daily, cached_alerts(current.url, days, chosen[0]))
+    picked = volume_chart(daily, cached_alerts(current.url, days, chosen[0]), view["previous"])
     sentiment_charts(daily)
     share_of_voice_section(daily, view["competitors"])
     split_section(view["split"], split)
@@ -156,16 +156,20 @@ def _delta(row: pd.Series, column: str, form: str) -> str | None:
     return (f"{change * 100:+.1f} pts" if form == "points" else form.format(change)) + " vs previous"
 
 
-def volume_chart(daily: pd.DataFrame, alerts: pd.DataFrame) -> dict | None:
+def volume_chart(daily: pd.DataFrame, alerts: pd.DataFrame, previous: pd.DataFrame) -> dict | None:
     st.subheader("Daily volume per brand")
-    st.caption("▲ spike (at least 2.5× the brand's median day) · red rules: stored alerts. "
-               "Click a point to see its mentions below.")
+    st.caption("Dashed: the previous period, moved forward to compare · ▲ spike (at least 2.5× the brand's "
+               "median day) · red rules: stored alerts. Click a point to see its mentions below.")
     pick = alt.selection_point(name="pick", fields=["day", "brand"], on="click")
     lines = alt.Chart(daily).mark_line(point=alt.OverlayMarkDef(size=60, filled=True)).encode(
         x=alt.X("day:T", title="Day"), y=alt.Y("volume:Q", title="Mentions"), color=alt.Color("brand:N"),
         tooltip=["brand", alt.Tooltip("day:T"), "volume", "negative", "positive",
                  alt.Tooltip("share_of_voice:Q", format=".0%")]).add_params(pick)
     layers = [lines]
+    if len(previous):
+        layers.insert(0, alt.Chart(previous).mark_line(strokeDash=[5, 4], opacity=0.45).encode(
+            x="day:T", y="volume:Q", color=alt.Color("brand:N"),
+            tooltip=["brand", alt.Tooltip("posted:T", title="previous period, day"), "volume"]))
     spikes = analytics.spikes(daily)
     if len(spikes):
         layers.append(alt.Chart(spikes).mark_point(shape="triangle-up", size=180, filled=True, color="#ff7f0e")

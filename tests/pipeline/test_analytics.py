@@ -91,6 +91,9 @@ def test_trends_compares_with_the_previous_period_and_splits(known):
     assert split == {("Aerolia", "en"): 3, ("Aerolia", "fr"): 1, ("Lumelle", "en"): 1, ("Lumelle", "fr"): 1}
     assert view["competitors"].groupby("competitor")["volume"].sum().to_dict() == {"SkyNordic": 2, "Volantis": 1}
     assert view["sources"].iloc[0]["source"] == "twitter"     # the largest reach
+    [previous] = view["previous"].to_dict("records")        # moved forward by the period's 2 days
+    assert (previous["brand"], previous["volume"], previous["posted"], previous["day"]) == \
+        ("Aerolia", 1, pd.Timestamp("2026-06-09"), pd.Timestamp("2026-06-11"))
     with pytest.raises(ValueError, match="split must be one of"):
         analytics.trends(split="colour", db=known)
 
