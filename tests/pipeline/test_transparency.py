@@ -198,7 +198,8 @@ def test_markers_added_in_rules_yaml_are_honoured_and_defaults_can_be_removed():
 
 def test_the_commented_transparency_example_in_rules_yaml_is_valid():
     text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
-    example = "\n".join(line[2:] for line in text[text.index("# transparency:"):].splitlines())
+    block = text[text.index("# transparency:"):].split("\n\n")[0]      # the commented block, up to a blank line
+    example = "\n".join(line[2:] for line in block.splitlines())
     rules = parse_rules(text + "\n" + example)
     assert "#anzeige" in rules.transparency.disclosure_markers
     assert rules.transparency.coordination.young_account == timedelta(days=90)
