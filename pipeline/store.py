@@ -210,10 +210,17 @@ def _users(conn: Connection) -> None:
     create_tables(conn)
 
 
-# The named steps, in the order they run; Alembic revisions 0001–0006 (pipeline/migrations) call them.
+def _analytics_indexes(conn: Connection) -> None:
+    """Indexes the analyst API's incremental trend counts read by (pipeline/trend_counts.py)."""
+    for name, table, column in (("ix_classifications_classified_at", "classifications", "classified_at"),
+                                ("ix_mentions_deleted_at", "mentions", "deleted_at")):
+        conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})"))
+
+
+# The named steps, in the order they run; Alembic revisions 0001–0007 (pipeline/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
               ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
-              ("0006_users", _users))
+              ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes))
 
 
 def steps() -> dict:

@@ -6,7 +6,8 @@ mention naming two brands counts for each; brand rows count relevant mentions, c
 mention naming the competitor. `refresh` brings the table up to date before each read: it compares
 the store's latest classification time, latest deletion time and latest purge with those it last
 saw (in `trend_state`) and recounts only the days whose mentions changed (everything after a purge).
-This table, its state and two indexes are all that the analyst API writes.
+This table and its state are all that the analyst API writes (a cache: dropped and recounted when its
+layout changes); the two indexes it reads by come with schema migration 0007.
 """
 from __future__ import annotations
 
@@ -48,15 +49,12 @@ def _day_of(column, dialect: str):
 
 
 def prepare(store: Store) -> int:
-    """Create `trend_daily`, its state and the indexes refresh needs (idempotent), then refresh."""
+    """Create `trend_daily` and its state (idempotent), then refresh."""
     with store.engine.begin() as conn:
         have = sa.inspect(conn).get_columns("trend_daily") if sa.inspect(conn).has_table("trend_daily") else []
         if have and {col["name"] for col in have} != {col.name for col in trend_daily.c}:
             aggregates.drop_all(conn)       # an older layout: recount from scratch
-        aggregates.create_all(conn)
-        for name, table, column in (("ix_classifications_classified_at", "classifications", "classified_at"),
-                                    ("ix_mentions_deleted_at", "mentions", "deleted_at")):
-            conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})"))
+        aggregates.create_all(conn)     # a cache, rebuilt at will; the indexes it reads by are migration 0007
     _PREPARED.add(store.url)
     return refresh(store)
 

@@ -122,10 +122,10 @@ def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
 
 
 def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
-    assert "none (head is 0006; run `ecoute db upgrade`)" in run("db", "current", "--db", db).output
+    assert "none (head is 0007; run `ecoute db upgrade`)" in run("db", "current", "--db", db).output
     result = run("db", "upgrade", "--db", db)
-    assert result.exit_code == 0 and "at revision 0006 (head)" in result.output
-    assert run("db", "current", "--db", db).output.strip() == "0006 (head)"
+    assert result.exit_code == 0 and "at revision 0007 (head)" in result.output
+    assert run("db", "current", "--db", db).output.strip() == "0007 (head)"
 
 
 def test_users_are_added_from_stdin_listed_and_disabled(db):

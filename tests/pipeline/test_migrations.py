@@ -40,12 +40,14 @@ def a_case(store: Store) -> int:
 
 def test_a_fresh_store_reaches_head_with_every_table_and_step_recorded(backend_db):
     store = Store(backend_db)
-    assert M.current(store.engine) == M.HEAD == "0006"
+    assert M.current(store.engine) == M.HEAD == "0007"
     assert TABLES <= set(sa.inspect(store.engine).get_table_names())
     with store.engine.connect() as conn:
         recorded = set(conn.scalars(sa.select(S.schema_migrations.c.name)))
     assert recorded == {name for name, _ in S.MIGRATIONS} == set(M.REVISIONS.values())
-    assert list(M.REVISIONS) == [f"000{i}" for i in range(1, 7)]
+    assert list(M.REVISIONS) == [f"000{i}" for i in range(1, 8)]
+    indexed = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("classifications")}
+    assert "ix_classifications_classified_at" in indexed       # 0007: what the trend counts read by
 
 
 def test_the_revisions_chain_in_the_order_of_the_named_steps():
@@ -63,7 +65,7 @@ def test_a_store_written_by_the_old_code_is_stamped_then_upgraded_keeping_its_da
     assert not sa.inspect(engine).has_table("alembic_version") and not sa.inspect(engine).has_table("users")
 
     store = Store(backend_db)
-    assert M.current(store.engine) == "0006"
+    assert M.current(store.engine) == "0007"
     assert sa.inspect(store.engine).has_table("users")
     assert int(store.queue().iloc[0]["id"]) == case_id and store.count("mentions") == 1
 
@@ -77,7 +79,7 @@ def test_a_store_from_before_cases_gets_its_queue_items_turned_into_cases(backen
         conn.execute(S.queue_items.insert().values(mention_key="twitter:1", status="new", priority=50,
                                                    created_at=S.utcnow(), updated_at=S.utcnow()))
     store = Store(backend_db)
-    assert M.current(store.engine) == "0006"
+    assert M.current(store.engine) == "0007"
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(S.queue_items.c.case_key)).scalar() == "twitter:1"
         assert conn.execute(sa.select(S.case_mentions.c.mention_key)).scalar() == "twitter:1"
@@ -94,7 +96,7 @@ def test_a_step_missing_from_schema_migrations_runs_again(backend_db):
     with store.engine.begin() as conn:
         conn.execute(S.schema_migrations.delete().where(S.schema_migrations.c.name == "0004_alerts"))
     with store.engine.connect() as conn:
-        assert M._version(conn) == "0006"
+        assert M._version(conn) == "0007"
     Store(backend_db)
     with store.engine.connect() as conn:
         assert "0004_alerts" in set(conn.scalars(sa.select(S.schema_migrations.c.name)))
@@ -115,7 +117,7 @@ def test_stores_opened_at_once_on_a_new_database_migrate_it_once(backend_db):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert M.current(Store(backend_db).engine) == "0006"
+    assert M.current(Store(backend_db).engine) == "0007"
 
 
 def test_the_alembic_environment_also_runs_on_its_own_against_ecoute_db(tmp_path, monkeypatch):
@@ -124,7 +126,7 @@ def test_the_alembic_environment_also_runs_on_its_own_against_ecoute_db(tmp_path
     monkeypatch.setenv("ECOUTE_DB", str(tmp_path / "by-hand.db"))
     command.upgrade(M.config(), "head")    # what `alembic upgrade head` does with this package's env.py
     engine = sa.create_engine(database_url())
-    assert M.current(engine) == "0006" and sa.inspect(engine).has_table("users")
+    assert M.current(engine) == "0007" and sa.inspect(engine).has_table("users")
 
 
 def test_a_store_that_lost_schema_migrations_trusts_alembic_version(backend_db, monkeypatch):
