@@ -19,7 +19,9 @@ rules over text and metadata, no model: a reason always names the words that tri
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -305,13 +307,26 @@ def coordinated(posts: list[Post], cfg: Coordination) -> dict[int, Risk]:
     candidates = [i for i in candidates if len(features[i]) >= 9]   # five words or more
     candidates.sort(key=lambda i: (posts[i].created_at is not None, posts[i].created_at or datetime.min))
     parent = {i: i for i in candidates}
-    for n, i in enumerate(candidates):
-        for j in candidates[n + 1:]:
-            gap = _gap(posts[i], posts[j])
-            if gap is not None and gap > cfg.window:
-                break
-            if similarity(features[i], features[j]) >= cfg.similarity:
-                parent[_root(parent, j)] = _root(parent, i)
+    # Prefix filtering (exact for Jaccard): order shingles rarest first; two sets with similarity ≥ t
+    # share a shingle among the first |A| - ceil(t·|A|) + 1 of each, so only posts sharing one of those
+    # are compared, instead of every pair in the window.
+    frequency = Counter(token for i in candidates for token in features[i])
+    seen_with: dict[str, list[int]] = {}
+    for i in candidates:
+        tokens = sorted(features[i], key=lambda token: (frequency[token], token))
+        prefix = tokens[:len(tokens) - math.ceil(cfg.similarity * len(tokens)) + 1]
+        compared: set[int] = set()
+        for token in prefix:
+            for j in seen_with.get(token, ()):
+                if j in compared:
+                    continue
+                compared.add(j)
+                gap = _gap(posts[j], posts[i])
+                if gap is not None and gap > cfg.window:
+                    continue
+                if similarity(features[i], features[j]) >= cfg.similarity:
+                    parent[_root(parent, i)] = _root(parent, j)
+            seen_with.setdefault(token, []).append(i)
     groups: dict[int, list[int]] = {}
     for i in candidates:
         groups.setdefault(_root(parent, i), []).append(i)
