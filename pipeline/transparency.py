@@ -18,6 +18,7 @@ rules over text and metadata, no model: a reason always names the words that tri
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -273,11 +274,19 @@ def accused_pair(text: str, cues: Transparency) -> tuple[str, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _folded(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_fold(w) for w in words)
+
+
+_fold_word = functools.lru_cache(maxsize=65536)(_fold)   # words recur across posts: fold each once
+
+
 def _pair_in(sentence: str, cues: Transparency) -> tuple[str, str] | None:
     written = WORD.findall(sentence.casefold())
-    words = [_fold(w) for w in written]
-    targets = {_fold(t) for t in cues.accusation_targets}
-    deceptive = {_fold(w) for w in cues.accusation_words}
+    words = [_fold_word(w) for w in written]
+    targets = _folded(tuple(cues.accusation_targets))
+    deceptive = _folded(tuple(cues.accusation_words))
     for i, word in enumerate(words):
         if word not in deceptive or NEGATIONS & set(words[max(0, i - 2):i]):
             continue
