@@ -138,6 +138,12 @@ CUE_NAMES = tuple(CUES)
 
 def cue_flags(texts: list[str]) -> np.ndarray:
     """One row per text, one 0/1 column per cue in CUE_NAMES."""
+    return _cue_flags(tuple(texts)).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _cue_flags(texts: tuple[str, ...]) -> np.ndarray:
+    """The three heads of a batch read the same flags: computed once per batch."""
     return np.array([[1.0 if pattern.search(text) else 0.0 for pattern in CUES.values()] for text in texts],
                     dtype=np.float32).reshape(len(texts), len(CUES))
 
