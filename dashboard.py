@@ -511,7 +511,8 @@ def lead_page() -> None:
         layers = layers + alt.Chart(pd.DataFrame({"goal": [target]})).mark_rule(strokeDash=[4, 4], color="red").encode(
             y="goal:Q")
     st.altair_chart(layers, width="stretch")
-    st.dataframe(daily_frame.sort_values("day", ascending=False).round(1), hide_index=True, width="stretch")
+    numbers = {column: 1 for column in daily_frame.columns if column != "day"}
+    st.dataframe(daily_frame.sort_values("day", ascending=False).round(numbers), hide_index=True, width="stretch")
     st.caption("First response: wall-clock time from the case's first mention being queued to the first reply. "
                "Breached: answered (or still unanswered) after the SLA target of its band.")
 
