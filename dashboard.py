@@ -21,21 +21,14 @@ import pandas as pd
 import streamlit as st
 
 from pipeline import replies, store_alerts, templates, users
-from pipeline.rules import Queue, RulesError, load_rules, parse_rules, rules_path
+from pipeline.rules import Queue, RulesError, parse_rules, rules_path
 from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
-from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of, database_url
+from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of
+from pipeline.text import safe_url
+from pipeline.ui_common import current_rules, store
 
 PAGE_SIZE = 25
-
-
-@st.cache_resource
-def get_store(url: str) -> Store:
-    return Store(url)
-
-
-def store() -> Store:
-    return get_store(database_url(os.environ.get("ECOUTE_DB")))
 
 
 SINGLE_USER_ROLE = "admin"        # alone on 127.0.0.1, the one user may do everything
@@ -136,7 +129,8 @@ def age(created: pd.Timestamp | None, now: datetime) -> str:
 
 
 def queue_rules() -> Queue:
-    return rules().queue if rules() else Queue()
+    cfg = rules()
+    return cfg.queue if cfg else Queue()
 
 
 def sla_of(status: str, due: pd.Timestamp | None, resolve_due: pd.Timestamp | None, now: datetime) -> tuple[str, str]:
@@ -150,10 +144,6 @@ def sla_of(status: str, due: pd.Timestamp | None, resolve_due: pd.Timestamp | No
     return state, (label.replace("SLA", "resolution SLA", 1) if status == "replied" else label)
 
 
-def sla_label(due: pd.Timestamp | None, now: datetime) -> str:
-    return sla_of("new", due, None, now)[1]
-
-
 def show_sla(state: str, label: str) -> None:
     """Breached and about-to-breach cases stand out; the label is ours, never post text."""
     if state == "breached":
@@ -162,10 +152,6 @@ def show_sla(state: str, label: str) -> None:
         st.warning(label)
     else:
         st.text(label)
-
-
-def safe_url(url: object) -> str | None:
-    return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None
 
 
 def minutes(value: float | None) -> str:
@@ -604,7 +590,7 @@ def rules_page() -> None:
 
 def rules():
     try:
-        return load_rules(os.environ.get("ECOUTE_RULES"))
+        return current_rules()
     except RulesError:
         return None
 

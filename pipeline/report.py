@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import analytics, goals, svg
 from .rules import Rules
+from .text import safe_url
 
 TOP = 10
 
@@ -61,10 +62,6 @@ def build(rules: Rules, since: analytics.When = "7d", until: analytics.When = No
         .groupby("category", dropna=False).size().rename("mentions").reset_index().sort_values("mentions", ascending=False),
         risks=risks, alerts=analytics.alerts(since=start, until=None, brand=brand, db=db),
         sources=view["sources"])
-
-
-def _safe_url(url) -> str | None:
-    return url if isinstance(url, str) and re.match(r"^https?://", url, re.I) else None
 
 
 def _pct(value) -> str:
@@ -164,7 +161,7 @@ def _s(value) -> str:
 def complaint_rows(report: Report) -> list[list]:
     return [[f"{row['created_at']:%Y-%m-%d %H:%M}", _s(row["author"]), _s(row["author_followers"]),
              ", ".join(row["brands"]), _s(row["category"]), _s(row["severity"]), _s(row["priority"]), _s(row["text"]),
-             _safe_url(_s(row["url"]))] for _, row in report.complaints.iterrows()]
+             safe_url(_s(row["url"]))] for _, row in report.complaints.iterrows()]
 
 
 def risk_rows(report: Report) -> list[list[str]]:

@@ -95,3 +95,8 @@ def author_is(author: str | None, accounts: list[str]) -> bool:
         return False
     handle = author.lower().lstrip("@").removeprefix("u/")
     return any(handle == a.lower().lstrip("@").removeprefix("u/") for a in accounts)
+
+
+def safe_url(url: object) -> str | None:
+    """The URL when it is http(s), else None: a post's link is shown or followed only then."""
+    return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None

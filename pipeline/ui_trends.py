@@ -18,7 +18,8 @@ import streamlit as st
 
 from . import analytics, goals
 from .rules import Rules, RulesError, load_rules, rules_path
-from .store import Store, database_url
+from .store import Store
+from .ui_common import current_rules, get_store, store
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
 SPLIT_NAMES = {"source": "Source", "lang": "Language", "intent": "Intent", "category": "Complaint category"}
@@ -26,18 +27,9 @@ ALL = "All"
 SENTIMENT_COLOURS = alt.Scale(domain=["negative", "neutral", "positive"], range=["#d62728", "#bbbbbb", "#2ca02c"])
 
 
-@st.cache_resource
-def get_store(url: str) -> Store:
-    return Store(url)
-
-
-def store() -> Store:
-    return get_store(database_url(os.environ.get("ECOUTE_DB")))
-
-
 def rules() -> Rules | None:
     try:
-        return load_rules(os.environ.get("ECOUTE_RULES"))
+        return current_rules()
     except RulesError as exc:
         st.error(f"rules.yaml is invalid, goals and share of voice are off: {exc.problems[0]}")
         return None
