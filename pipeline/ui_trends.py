@@ -19,6 +19,7 @@ import streamlit as st
 from . import analytics, goals
 from .rules import Rules, RulesError, load_rules, rules_path
 from .store import Store
+from .text import safe_url
 from .ui_common import current_rules, get_store, store
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
@@ -249,8 +250,9 @@ def drill_down(daily: pd.DataFrame, picked: dict | None, chosen: tuple) -> None:
     rows = analytics.mentions(since=start, until=start + timedelta(days=1), brand=brand, source=source, lang=lang,
                               intent=intent, category=category, db=store(), limit=1000)
     st.text(f"{len(rows)} mentions of {brand} on {day:%Y-%m-%d}")
-    st.dataframe(rows[["created_at", "source", "author", "author_followers", "sentiment", "intent", "category",
-                       "priority", "text", "url"]], hide_index=True, width="stretch",
+    shown = rows[["created_at", "source", "author", "author_followers", "sentiment", "intent", "category",
+                  "priority", "text", "url"]].assign(url=rows["url"].map(safe_url))   # http(s) links only
+    st.dataframe(shown, hide_index=True, width="stretch",
                  column_config={"url": st.column_config.LinkColumn("link", display_text="open")})
 
 

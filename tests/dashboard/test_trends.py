@@ -1,6 +1,7 @@
 """The Trends page through Streamlit's AppTest: figures, share of voice, drill-down, export, escaping."""
 from datetime import datetime, timedelta, timezone
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -20,7 +21,8 @@ def trend_db(tmp_path, monkeypatch, rules_file):
         brand = "Aerolia" if i % 4 else "Lumelle"
         day = 1 if i < 12 else i % 10
         text = HOSTILE if i == 1 else f"{brand} post {i}"
-        posts.append(Mention("twitter" if i % 3 else "reddit", str(i), text, url=f"https://x.com/u/status/{i}",
+        url = "javascript:alert(4)" if i == 1 else f"https://x.com/u/status/{i}"
+        posts.append(Mention("twitter" if i % 3 else "reddit", str(i), text, url=url,
                              author=f"user{i}", author_followers=10 * i, created_at=now - timedelta(days=day, hours=1)))
         labels.append(Labels(posts[-1].key, "en" if i % 5 else "fr", True, (brand,), "negative" if i % 2 else "positive",
                              0.8, i % 2 == 1, 0.8, "complaint" if i % 2 else "praise", i % 2 == 1, 50,
@@ -63,6 +65,9 @@ def test_drill_down_lists_the_mentions_of_a_day_as_data_never_markdown(trend_db)
     assert f"11 mentions of Aerolia on {day:%Y-%m-%d}" in [t.value for t in at.text]
     table = next(d.value for d in at.dataframe if "text" in d.value.columns)
     assert HOSTILE in set(table["text"])
+    hostile = table[table["text"] == HOSTILE].iloc[0]
+    assert hostile["url"] is None or pd.isna(hostile["url"])           # a javascript: link is never offered
+    assert table["url"].dropna().str.startswith("https://").all()
     assert not any("evil.example" in m.value or "onerror" in m.value for m in at.markdown)
     at.selectbox(key="tr_drill_brand").set_value("Lumelle").run()
     assert f"3 mentions of Lumelle on {day:%Y-%m-%d}" in [t.value for t in at.text]
