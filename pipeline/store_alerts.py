@@ -16,7 +16,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .store import Store, classifications, mentions, metadata, utcnow
+from .store import OPEN_STATUSES, Store, case_mentions, classifications, mentions, metadata, queue_items, utcnow
 
 if TYPE_CHECKING:
     from .alerts import Alert
@@ -98,6 +98,7 @@ def save_alerts(store: Store, found: Iterable["Alert"], targets: Callable[["Aler
     """
     out = []
     now = utcnow()
+    found = list(found)     # read twice: stored, then their mentions marked
     with store.engine.begin() as c:
         for alert in found:
             row = c.execute(sa.select(alerts).where(
@@ -126,8 +127,6 @@ def crisis_reason(alert: "Alert") -> str:
 
 def mark_crisis(c: Connection, alert: "Alert", weight: float) -> int:
     """Raise the priority of the alert's mentions (once each) and of the open cases holding them."""
-    from .store import OPEN_STATUSES, case_mentions, queue_items
-
     keys = list(alert.mention_keys[:MAX_KEYS])
     reason, raised = crisis_reason(alert), 0
     for start in range(0, len(keys), 500):
