@@ -103,8 +103,13 @@ class Head:
             return features(embeddings, texts, idf, self.strip_accents)
         return ngram_tfidf(texts, idf, self.strip_accents)
 
+    @functools.cached_property
+    def weights(self) -> np.ndarray:
+        """coef transposed, contiguous: `x @ coef.T` would copy all of coef on every call (most of a small batch's time)."""
+        return np.ascontiguousarray(self.coef.T)
+
     def predict_proba(self, x: sparse.csr_matrix) -> np.ndarray:
-        logits = np.asarray(x @ self.coef.T) + self.intercept
+        logits = np.asarray(x @ self.weights) + self.intercept
         if logits.shape[1] == 1:  # binary logistic regression: one column for the positive class
             positive = 1 / (1 + np.exp(-logits[:, 0]))
             return np.stack([1 - positive, positive], axis=1)
