@@ -33,10 +33,10 @@ def predict(rows: list[dict], ctx: Context) -> dict[str, list[str]]:
     if heads is None:
         raise ValueError("no intent heads loaded (models.intent_heads)")
     stages = tuple(s for s in STAGES if s.name in ("normalise_text", "classify"))
-    frame = run_stages([Mention("eval", r["id"], r["text"], lang=r.get("lang")) for r in rows], ctx, stages)
-    texts = [t or " " for t in frame["clean_text"]]
-    base = heads.base_inputs(_intent_embeddings(frame, ctx.models, texts), texts)
-    scores = frame["complaint_score"].to_numpy(dtype=np.float32)
+    batch = run_stages([Mention("eval", r["id"], r["text"], lang=r.get("lang")) for r in rows], ctx, stages)
+    texts = [t or " " for t in batch["clean_text"]]
+    base = heads.base_inputs(_intent_embeddings(batch, ctx.models, texts), texts)
+    scores = np.asarray(batch["complaint_score"], dtype=np.float32)
     return {task: heads.predict(task, base, texts, scores)[0] for task in EXTRA_TASKS}
 
 

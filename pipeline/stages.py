@@ -1,8 +1,10 @@
 """The pipeline: named stages over a batch of mentions, in one visible order (`STAGES`).
 
-A batch is a pandas DataFrame with one row per Mention; each stage declares the columns it
-reads and the ones it writes, and `check_order` proves every read is written earlier. A stage
-that fails on one mention records the error on that row and moves on; it never stops the batch.
+A batch is a dict of columns (`Batch`: column name → one value per Mention, in order); each stage
+declares the columns it reads and the ones it writes, and `check_order` proves every read is written
+earlier. A stage that fails on one mention records the error on that row and moves on; it never stops
+the batch. Plain lists rather than a DataFrame: the stages work row by row or hand whole columns to
+numpy, and a DataFrame's bookkeeping cost more than the encoder on small batches (`ecoute bench`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from .heads import Heads, load_heads
 from .encoder import Encoder, load_encoder
@@ -22,7 +23,7 @@ from .mention import Labels, Mention
 from .rules import Rules
 from .task_models import TaskClassifier, load_task_models
 from .transparency import find_risks
-from .text import author_is, detect_language, mentioned_brands, mentioned_competitors, normalise
+from .text import author_is, detect_language, detect_languages, mentioned_brands, mentioned_competitors, normalise
 
 log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at", "url",
@@ -31,6 +32,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 TRANSPARENCY_COLUMNS = ("key", "text", "title", "url", "author", "author_followers", "author_created_at",
                         "created_at", "brands", "official", "sentiment")
 HEAD_TASKS = ("sentiment", "complaint")   # what the trained heads predict; `models.tasks` may replace each
+Batch = dict[str, list]   # column → one value per mention, in batch order
 QUESTION_START = re.compile(
     r"^\s*(how|what|when|where|why|who|which|does|do|did|is|are|can|could|will|would|should|has|have|anyone|"
     r"est-ce|comment|pourquoi|quand|où|qui|quel|quelle|quels|quelles|combien|savez-vous|peut-on|y a-t-il|"
@@ -84,64 +86,81 @@ class Context:
 @dataclass(frozen=True)
 class Stage:
     name: str
-    run: Callable[[pd.DataFrame, Context], pd.DataFrame]
+    run: Callable[[Batch, Context], Batch]
     reads: tuple[str, ...]
     writes: tuple[str, ...]
 
 
-def _each(frame: pd.DataFrame, column: str, fn: Callable[[pd.Series], object], fallback: object) -> list:
-    """Apply fn row by row; a row that fails gets the fallback and its error noted."""
+def rows(batch: Batch, columns=None) -> list[dict]:
+    """The batch as one dict per mention (of `columns`, or of every column)."""
+    names = list(batch) if columns is None else [c for c in columns if c in batch]
+    return [dict(zip(names, values)) for values in zip(*(batch[c] for c in names))]
+
+
+def _each(batch: Batch, column: str, fn: Callable[[dict], object], fallback: object) -> list:
+    """Apply fn row by row (each row a dict of the batch's columns); a row that fails gets the fallback
+    and its error noted."""
     out = []
-    for index, row in frame.iterrows():
+    errors = batch["error"]
+    for i, row in enumerate(rows(batch)):
         try:
             out.append(fn(row))
         except Exception as exc:  # one hostile post must not stop the batch: recorded, not hidden
-            frame.at[index, "error"] = f"{column}: {type(exc).__name__}: {exc}"
+            errors[i] = f"{column}: {type(exc).__name__}: {exc}"
             out.append(fallback)
     return out
 
 
-def normalise_text(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def normalise_text(batch: Batch, ctx: Context) -> Batch:
     handles = frozenset(a.lower() for b in ctx.rules.brands for a in b.official_accounts)
 
     def clean(row):
         title = row["title"] if isinstance(row["title"], str) and row["title"] else ""
         return normalise(f"{title}. {row['text']}" if title else row["text"], handles)
 
-    frame["clean_text"] = _each(frame, "clean_text", clean, "")
-    return frame
+    batch["clean_text"] = _each(batch, "clean_text", clean, "")
+    return batch
 
 
-def detect_lang(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
-    """Keep the platform's language when it gave one; detect it otherwise."""
-    def lang(row):
-        given = row["lang"]
-        return given.lower() if isinstance(given, str) and given.strip() else detect_language(row["text"])
+def detect_lang(batch: Batch, ctx: Context) -> Batch:
+    """Keep the platform's language when it gave one; detect the others together, on every core (row by
+    row when that fails, so only the row that cannot be read loses its language)."""
+    langs = [given.lower() if isinstance(given, str) and given.strip() else None for given in batch["lang"]]
+    missing = [i for i, given in enumerate(langs) if given is None]
+    try:
+        for i, found in zip(missing, detect_languages([batch["text"][i] for i in missing])):
+            langs[i] = found
+    except Exception:
+        for i in missing:
+            try:
+                langs[i] = detect_language(batch["text"][i])
+            except Exception as exc:  # recorded on its row, not hidden
+                langs[i] = "und"
+                batch["error"][i] = f"lang: {type(exc).__name__}: {exc}"
+    batch["lang"] = langs
+    return batch
 
-    frame["lang"] = _each(frame, "lang", lang, "und")
-    return frame
 
-
-def match_brands(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def match_brands(batch: Batch, ctx: Context) -> Batch:
     brands = ctx.rules.brands
 
     def search_text(row):
         return f"{row['title'] or ''} {row['text']}" if isinstance(row["title"], str) else row["text"]
 
-    frame["brands"] = _each(frame, "brands", lambda r: mentioned_brands(search_text(r), brands), [])
-    frame["competitors"] = _each(frame, "competitors", lambda r: mentioned_competitors(search_text(r), brands), [])
-    frame["relevant"] = frame["brands"].map(bool)
+    batch["brands"] = _each(batch, "brands", lambda r: mentioned_brands(search_text(r), brands), [])
+    batch["competitors"] = _each(batch, "competitors", lambda r: mentioned_competitors(search_text(r), brands), [])
+    batch["relevant"] = [bool(found) for found in batch["brands"]]
     official = [a for b in brands for a in b.official_accounts]
-    frame["official"] = frame["author"].map(lambda a: author_is(a, official))
-    return frame
+    batch["official"] = [author_is(a, official) for a in batch["author"]]
+    return batch
 
 
-def classify(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def classify(batch: Batch, ctx: Context) -> Batch:
     """Sentiment and complaint from the encoder and the trained heads, in one encoding pass, or from
     a task's own model where `models.tasks` configures one. A mention in a language with a head of its
     own for a task (French sentiment) is scored by that head."""
-    texts = [t or " " for t in frame["clean_text"]]
-    langs = frame["lang"].tolist()
+    texts = [t or " " for t in batch["clean_text"]]
+    langs = batch["lang"]
     models = ctx.models
     embeddings = models.encoder.encode(texts, models.batch_size) if models.uses_heads else None
 
@@ -154,21 +173,21 @@ def classify(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     sentiment = predict("sentiment")
     complaint = predict("complaint")[:, 1]
     if embeddings is not None:
-        frame["embedding"] = list(embeddings)
+        batch["embedding"] = list(embeddings)
     best = sentiment.argmax(axis=1)
-    frame["sentiment"] = [SENTIMENTS[i] for i in best]
-    frame["sentiment_score"] = sentiment[np.arange(len(best)), best].astype(np.float64).round(4)
-    frame["negative_score"] = sentiment[:, 0]
-    frame["complaint_score"] = complaint.astype(np.float64).round(4)
-    frame["complaint"] = complaint >= 0.5
-    return frame
+    batch["sentiment"] = [SENTIMENTS[i] for i in best]
+    batch["sentiment_score"] = sentiment[np.arange(len(best)), best].astype(np.float64).round(4).tolist()
+    batch["negative_score"] = sentiment[:, 0].astype(np.float64).tolist()
+    batch["complaint_score"] = complaint.astype(np.float64).round(4).tolist()
+    batch["complaint"] = (complaint >= 0.5).tolist()
+    return batch
 
 
 def is_question(text: str) -> bool:
     return "?" in text or bool(QUESTION_START.match(text))
 
 
-def cue_intent(row: pd.Series) -> str:
+def cue_intent(row: dict) -> str:
     """Intent from the complaint head and two cues: the fallback when no intent heads are loaded."""
     if row["complaint"]:
         return "complaint"
@@ -179,71 +198,77 @@ def cue_intent(row: pd.Series) -> str:
     return "other"
 
 
-def _intent_embeddings(frame: pd.DataFrame, models: Models, texts: list[str]) -> np.ndarray:
+def _intent_embeddings(batch: Batch, models: Models, texts: list[str]) -> np.ndarray:
     if models.intents_encoder is not None:
         return models.intents_encoder.encode(texts, models.batch_size)
-    if "embedding" in frame:
-        return np.stack(frame["embedding"].to_list())
+    if "embedding" in batch:
+        return np.stack(batch["embedding"])
     return models.encoder.encode(texts, models.batch_size)
 
 
-def infer_intent(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def infer_intent(batch: Batch, ctx: Context) -> Batch:
     """Intent (complaint, question, praise, other) from the intent head; for complaints, their category
     and severity. The intent head reads the complaint head's score too; on brand mentions it finds
     complaints better than that score alone (grouped cross-validation on pipeline/data: complaint F1
     85.6 against 72.7 EN / 51.0 FR), so its `complaint` intent is what gets a category."""
-    frame["category"] = None
-    frame["severity"] = None
+    size = len(batch["key"])
+    batch["category"] = [None] * size
+    batch["severity"] = [None] * size
     heads = ctx.models.intents
     if heads is None:
-        frame["intent"] = _each(frame, "intent", cue_intent, "other")
-        return frame
-    texts = [t or " " for t in frame["clean_text"]]
+        batch["intent"] = _each(batch, "intent", cue_intent, "other")
+        return batch
+    texts = [t or " " for t in batch["clean_text"]]
     try:
-        base = heads.base_inputs(_intent_embeddings(frame, ctx.models, texts), texts)
-        scores = frame["complaint_score"].to_numpy(dtype=np.float32)
-        frame["intent"], _ = heads.predict("intent", base, texts, scores)
-        complaints = np.flatnonzero((frame["intent"] == "complaint").to_numpy())
-        if len(complaints):
+        base = heads.base_inputs(_intent_embeddings(batch, ctx.models, texts), texts)
+        scores = np.asarray(batch["complaint_score"], dtype=np.float32)
+        intents, _ = heads.predict("intent", base, texts, scores)
+        complaints = [i for i, intent in enumerate(intents) if intent == "complaint"]
+        found = {}
+        if complaints:
             subset = [texts[i] for i in complaints]
             for task in ("category", "severity"):
-                values, _ = heads.predict(task, base[complaints], subset, scores[complaints])
-                frame.loc[frame.index[complaints], task] = values
+                found[task], _ = heads.predict(task, base[complaints], subset, scores[complaints])
+        batch["intent"] = list(intents)
+        for task, values in found.items():
+            for i, value in zip(complaints, values):
+                batch[task][i] = value
     except Exception as exc:  # the heads failed on this batch: the cue rules still give every row an intent
-        log.exception("intent heads failed on a batch of %d", len(frame))
-        frame["intent"] = _each(frame, "intent", cue_intent, "other")
-        frame["error"] = frame["error"].map(lambda e: e or f"intent: {type(exc).__name__}: {exc}")
-    return frame
+        log.exception("intent heads failed on a batch of %d", size)
+        batch["intent"] = _each(batch, "intent", cue_intent, "other")
+        batch["error"] = [e or f"intent: {type(exc).__name__}: {exc}" for e in batch["error"]]
+    return batch
 
 
-def flag_transparency(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def flag_transparency(batch: Batch, ctx: Context) -> Batch:
     """Undisclosed promotion or affiliation, coordinated posting (within the batch and against recent
     stored mentions), accusations of deception: the kinds in `transparency`, the reasons beside them."""
     try:
-        risks = find_risks(frame[[c for c in TRANSPARENCY_COLUMNS if c in frame]], ctx.rules, ctx.recent)
+        risks = find_risks(rows(batch, TRANSPARENCY_COLUMNS), ctx.rules, ctx.recent)
     except Exception as exc:  # a broken rule must not stop classification: recorded on every row
-        log.exception("transparency check failed on a batch of %d", len(frame))
-        frame["error"] = frame["error"].map(lambda e: e or f"transparency: {type(exc).__name__}: {exc}")
-        risks = [[] for _ in range(len(frame))]
-    frame["transparency"] = [list(dict.fromkeys(r.kind for r in found)) for found in risks]
-    frame["risk_reasons"] = [[f"{r.kind.replace('_', ' ')}: {r.reason}" for r in found] for found in risks]
-    return frame
+        log.exception("transparency check failed on a batch of %d", len(batch["key"]))
+        batch["error"] = [e or f"transparency: {type(exc).__name__}: {exc}" for e in batch["error"]]
+        risks = [[] for _ in batch["key"]]
+    batch["transparency"] = [list(dict.fromkeys(r.kind for r in found)) for found in risks]
+    batch["risk_reasons"] = [[f"{r.kind.replace('_', ' ')}: {r.reason}" for r in found] for found in risks]
+    return batch
 
 
-def decide_response(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def decide_response(batch: Batch, ctx: Context) -> Batch:
     """A human should answer: a relevant complaint, question or accusation of deception (for comms) not
     written by the brand itself."""
-    accused = frame["transparency"].map(lambda kinds: "deception_accusation" in kinds)
-    frame["needs_response"] = (frame["relevant"] & ~frame["official"]
-                               & (frame["intent"].isin(["complaint", "question"]) | accused)).astype(bool)
-    return frame
+    batch["needs_response"] = [
+        bool(relevant and not official and (intent in ("complaint", "question") or "deception_accusation" in kinds))
+        for relevant, official, intent, kinds in zip(batch["relevant"], batch["official"], batch["intent"],
+                                                     batch["transparency"])]
+    return batch
 
 
 def _followers(n: float) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.0f}k" if n >= 1e3 else f"{int(n)}")
 
 
-def score_priority(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+def score_priority(batch: Batch, ctx: Context) -> Batch:
     """0–100 from the weights in rules.yaml `queue.weights`: complaint likelihood, negativity, a question
     waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`."""
     queue = ctx.rules.queue
@@ -251,7 +276,8 @@ def score_priority(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
     full_reach = math.log10(1 + queue.followers_for_max_reach)
 
     def score(row):
-        followers = row["author_followers"] if pd.notna(row["author_followers"]) else 0
+        followers = row["author_followers"]
+        followers = followers if followers is not None and followers == followers else 0   # None or NaN: 0
         reach = min(1.0, math.log10(1 + max(0, followers)) / full_reach)
         severity = row["severity"] if isinstance(row["severity"], str) else None
         parts = [
@@ -268,10 +294,10 @@ def score_priority(frame: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         total = sum(p for p, _ in parts) if row["relevant"] else 0
         return int(round(max(0, min(100, total)))), [r for _, r in parts if r] + list(row["risk_reasons"])
 
-    scored = _each(frame, "priority", score, (0, []))
-    frame["priority"] = [s for s, _ in scored]
-    frame["reasons"] = [r for _, r in scored]
-    return frame
+    scored = _each(batch, "priority", score, (0, []))
+    batch["priority"] = [s for s, _ in scored]
+    batch["reasons"] = [r for _, r in scored]
+    return batch
 
 
 STAGES: tuple[Stage, ...] = (
@@ -300,32 +326,30 @@ def check_order(stages: tuple[Stage, ...] = STAGES) -> None:
         available |= set(stage.writes)
 
 
-def to_frame(batch: list[Mention]) -> pd.DataFrame:
-    rows = [{"key": m.key, "source": m.source, "text": m.text, "title": m.title, "lang": m.lang,
-             "author": m.author, "author_followers": m.author_followers, "created_at": m.created_at,
-             "url": m.url, "author_created_at": m.author_created_at} for m in batch]
-    frame = pd.DataFrame(rows, columns=list(INPUT_COLUMNS)).astype(object)
-    frame["error"] = None
-    return frame
+def to_batch(mentions: list[Mention]) -> Batch:
+    """The input columns of a batch, one value per mention, and an empty `error` column."""
+    batch = {column: [getattr(m, column) for m in mentions] for column in INPUT_COLUMNS}
+    batch["error"] = [None] * len(mentions)
+    return batch
 
 
-def run_stages(batch: list[Mention], ctx: Context, stages: tuple[Stage, ...] = STAGES) -> pd.DataFrame:
-    frame = to_frame(batch)
-    if frame.empty:
-        return frame
+def run_stages(mentions: list[Mention], ctx: Context, stages: tuple[Stage, ...] = STAGES) -> Batch:
+    batch = to_batch(mentions)
+    if not mentions:
+        return batch
     for stage in stages:
-        frame = stage.run(frame, ctx)
-    return frame
+        batch = stage.run(batch, ctx)
+    return batch
 
 
 def label(batch: list[Mention], ctx: Context) -> list[Labels]:
     """Run every stage over a batch; one Labels per Mention, in order."""
-    frame = run_stages(batch, ctx)
     return [Labels(
-        mention_key=row.key, lang=row.lang, relevant=bool(row.relevant), brands=tuple(row.brands),
-        competitors=tuple(row.competitors), sentiment=row.sentiment, sentiment_score=float(row.sentiment_score),
-        complaint=bool(row.complaint), complaint_score=float(row.complaint_score), intent=row.intent,
-        category=row.category, severity=row.severity,
-        needs_response=bool(row.needs_response), priority=int(row.priority),
-        transparency=tuple(row.transparency), reasons=tuple(row.reasons), model=ctx.models.name, error=row.error,
-    ) for row in frame.itertuples(index=False)]
+        mention_key=row["key"], lang=row["lang"], relevant=bool(row["relevant"]), brands=tuple(row["brands"]),
+        competitors=tuple(row["competitors"]), sentiment=row["sentiment"],
+        sentiment_score=float(row["sentiment_score"]), complaint=bool(row["complaint"]),
+        complaint_score=float(row["complaint_score"]), intent=row["intent"], category=row["category"],
+        severity=row["severity"], needs_response=bool(row["needs_response"]), priority=int(row["priority"]),
+        transparency=tuple(row["transparency"]), reasons=tuple(row["reasons"]), model=ctx.models.name,
+        error=row["error"],
+    ) for row in rows(run_stages(batch, ctx))]

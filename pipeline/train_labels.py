@@ -43,13 +43,13 @@ ADAPTER = "adapter"
 def encode(rows: list[dict], ctx: Context) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Clean texts, embeddings and complaint scores, exactly as the pipeline computes them."""
     stages = tuple(s for s in STAGES if s.name in ("normalise_text", "classify"))
-    frame = run_stages([Mention("train", r["id"], r["text"]) for r in rows], ctx, stages)
-    texts = [t or " " for t in frame["clean_text"]]
-    if "embedding" in frame:
-        embeddings = np.stack(frame["embedding"].to_list())
+    batch = run_stages([Mention("train", r["id"], r["text"]) for r in rows], ctx, stages)
+    texts = [t or " " for t in batch["clean_text"]]
+    if "embedding" in batch:
+        embeddings = np.stack(batch["embedding"])
     else:
         embeddings = ctx.models.encoder.encode(texts, ctx.models.batch_size)
-    return texts, embeddings, frame["complaint_score"].to_numpy(dtype=np.float32)
+    return texts, embeddings, np.asarray(batch["complaint_score"], dtype=np.float32)
 
 
 def groups(rows: list[dict]) -> np.ndarray:

@@ -56,7 +56,11 @@ def test_one_bad_mention_is_recorded_and_the_batch_goes_on(ctx, monkeypatch):
             raise UnicodeError("cannot read this")
         return real(text)
 
+    def fragile_batch(texts):   # the whole batch at once fails on one bad text; the stage goes row by row
+        return [fragile(text) for text in texts]
+
     monkeypatch.setattr(stages, "detect_language", fragile)
+    monkeypatch.setattr(stages, "detect_languages", fragile_batch)
     first, second = label([m(1, "boom goes @aerolia"), m(2, "Aerolia lost my bag")], ctx)
     assert first.lang == "und" and first.error == "lang: UnicodeError: cannot read this"
     assert second.error is None and second.lang == "en" and second.brands == ("Aerolia",)

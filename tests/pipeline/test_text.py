@@ -1,4 +1,4 @@
-from pipeline.text import detect_language, mentioned_brands, mentioned_competitors, normalise
+from pipeline.text import detect_language, detect_languages, mentioned_brands, mentioned_competitors, normalise
 
 
 def test_normalise_keeps_links_handles_and_emoji_meaningful():
@@ -11,6 +11,13 @@ def test_language_of_short_english_and_french_posts():
     assert detect_language("my flight was cancelled again, unbelievable") == "en"
     assert detect_language("mon vol a encore été annulé, c'est incroyable") == "fr"
     assert detect_language("👍 @aerolia") == "und"
+
+
+def test_a_batch_gets_the_languages_each_post_would_get_alone():
+    posts = ["my flight was cancelled again, unbelievable", "👍 @aerolia", "mon vol a encore été annulé",
+             "", "Der Flug wurde gestrichen, unglaublich", "ok"]
+    assert detect_languages(posts) == [detect_language(p) for p in posts] == ["en", "und", "fr", "und", "de", "und"]
+    assert detect_languages([]) == []
 
 
 def test_brand_keywords_ignore_case_and_accents(rules):
