@@ -31,9 +31,11 @@ def week(tmp_path) -> Store:
     """Two weeks of Aerolia mentions; the top complaint of this week carries hostile text and a risk."""
     store = Store(str(tmp_path / "week.db"))
     now = datetime.now(timezone.utc)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = midnight + (now - midnight) / 2    # within today's UTC day whatever the hour the suite runs at
     posts = [Mention("twitter", str(i), HOSTILE if i == 0 else f"aerolia post {i}", url="javascript:alert(3)" if i == 0
                      else f"https://x.com/u/status/{i}", author="<b>bad</b>" if i == 0 else f"user{i}",
-                     author_followers=100 * i, created_at=now - timedelta(days=i % 14, hours=1)) for i in range(28)]
+                     author_followers=100 * i, created_at=today - timedelta(days=i % 14)) for i in range(28)]
     store.save_mentions(posts)
     store.save_labels([Labels(m.key, "en", True, ("Aerolia",), "negative" if i % 3 == 0 else "positive", 0.9,
                               i % 3 == 0, 0.9, "complaint" if i % 3 == 0 else "praise", i % 3 == 0, 99 - i,
