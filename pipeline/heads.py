@@ -67,8 +67,23 @@ def _log_counts(texts: list[str], strip_accents: str | None) -> sparse.csr_matri
 
 
 def ngram_tfidf(texts: list[str], idf: np.ndarray, strip_accents: str | None = None) -> sparse.csr_matrix:
-    """l2-normalised TF-IDF (log counts) of the hashed n-grams of each text."""
-    counts = _log_counts(list(texts), strip_accents)
+    """l2-normalised TF-IDF (log counts) of the hashed n-grams of each text (the sentiment and complaint
+    heads of a batch share their weights: computed once, kept with the counts; read only)."""
+    key = (strip_accents, tuple(texts), id(idf), idf.shape)
+    found = _recent_tfidf.get(key)
+    if found is None or found[0] is not idf:
+        found = (idf, _tfidf(list(texts), idf, strip_accents))
+        if len(_recent_tfidf) >= 4:
+            _recent_tfidf.pop(next(iter(_recent_tfidf)), None)
+        _recent_tfidf[key] = found
+    return found[1]
+
+
+_recent_tfidf: dict[tuple, tuple[np.ndarray, sparse.csr_matrix]] = {}
+
+
+def _tfidf(texts: list[str], idf: np.ndarray, strip_accents: str | None) -> sparse.csr_matrix:
+    counts = _log_counts(texts, strip_accents)
     data = counts.data * idf[counts.indices]
     rows = np.repeat(np.arange(counts.shape[0]), np.diff(counts.indptr))
     norms = np.sqrt(np.bincount(rows, weights=data * data, minlength=counts.shape[0]))
@@ -80,6 +95,39 @@ def features(embeddings: np.ndarray, texts: list[str], idf: np.ndarray,
              strip_accents: str | None = None) -> sparse.csr_matrix:
     """[embedding | l2-normalised TF-IDF n-grams] for each text."""
     return sparse.hstack([sparse.csr_matrix(embeddings), ngram_tfidf(texts, idf, strip_accents)], format="csr")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a head reads, side by side and never stacked: [embedding | TF-IDF n-grams | extras]. Each part is
+    multiplied by its own slice of the weights; stacking a dense embedding into one sparse matrix cost more
+    than the multiplication on every call of a small batch. `features()` stacks them for training."""
+    parts: tuple   # numpy arrays or scipy sparse matrices, one row per text each
+
+    def __getitem__(self, rows) -> "Inputs":
+        return Inputs(tuple(part[rows] for part in self.parts))
+
+    def __matmul__(self, weights: np.ndarray) -> np.ndarray:
+        out, start = None, 0
+        for part in self.parts:
+            width = part.shape[1]
+            product = np.asarray(part @ weights[start:start + width])
+            out, start = (product if out is None else out + product), start + width
+        return out
+
+    def plus(self, extra) -> "Inputs":
+        return Inputs((*self.parts, extra))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.parts[0].shape[0], sum(part.shape[1] for part in self.parts)
+
+
+def inputs(embeddings: np.ndarray | None, texts: list[str], idf: np.ndarray,
+           strip_accents: str | None = None) -> Inputs:
+    """The parts of `features()` for prediction (None: the n-grams alone)."""
+    ngrams = ngram_tfidf(texts, idf, strip_accents)
+    return Inputs((ngrams,) if embeddings is None else (np.asarray(embeddings, dtype=np.float32), ngrams))
 
 
 def base_language(lang: object) -> str:
@@ -97,18 +145,16 @@ class Head:
     strip_accents: str | None = None     # n-grams read with accents folded ("unicode") or as written
     embedding: bool = True               # reads the sentence embedding before the n-grams
 
-    def inputs(self, embeddings: np.ndarray, texts: list[str], shared_idf: np.ndarray) -> sparse.csr_matrix:
+    def inputs(self, embeddings: np.ndarray, texts: list[str], shared_idf: np.ndarray) -> Inputs:
         idf = shared_idf if self.idf is None else self.idf
-        if self.embedding:
-            return features(embeddings, texts, idf, self.strip_accents)
-        return ngram_tfidf(texts, idf, self.strip_accents)
+        return inputs(embeddings if self.embedding else None, texts, idf, self.strip_accents)
 
     @functools.cached_property
     def weights(self) -> np.ndarray:
         """coef transposed, contiguous: `x @ coef.T` would copy all of coef on every call (most of a small batch's time)."""
         return np.ascontiguousarray(self.coef.T)
 
-    def predict_proba(self, x: sparse.csr_matrix) -> np.ndarray:
+    def predict_proba(self, x: sparse.csr_matrix | Inputs) -> np.ndarray:
         logits = np.asarray(x @ self.weights) + self.intercept
         if logits.shape[1] == 1:  # binary logistic regression: one column for the positive class
             positive = 1 / (1 + np.exp(-logits[:, 0]))

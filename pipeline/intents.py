@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from .heads import Heads, features, load_heads
+from .heads import Heads, Inputs, inputs, load_heads
 
 log = logging.getLogger(__name__)
 EXTRA_HEADS_DIR = Path(__file__).parent / "heads_extra"
@@ -150,8 +150,12 @@ def _cue_flags(texts: tuple[str, ...]) -> np.ndarray:
 
 def extra_inputs(texts: list[str], complaint_scores: np.ndarray, weight: float) -> sparse.csr_matrix:
     """[complaint head's score | cue flags], scaled by `weight` (picked by cross-validation)."""
+    return sparse.csr_matrix(_extras(texts, complaint_scores, weight))
+
+
+def _extras(texts: list[str], complaint_scores: np.ndarray, weight: float) -> np.ndarray:
     scores = np.asarray(complaint_scores, dtype=np.float32).reshape(-1, 1)
-    return sparse.csr_matrix(weight * np.hstack([scores, cue_flags(texts)]))
+    return weight * np.hstack([scores, _cue_flags(tuple(texts))])
 
 
 def adapter_fingerprint(adapter: str | Path | None) -> str | None:
@@ -192,14 +196,14 @@ class ExtraHeads:
         return (encoder.name == self.heads.encoder
                 and adapter_fingerprint(getattr(encoder, "adapter", None)) == self.heads.card.get("adapter_sha"))
 
-    def base_inputs(self, embeddings: np.ndarray, texts: list[str]) -> sparse.csr_matrix:
-        return features(embeddings, texts, self.heads.idf)
+    def base_inputs(self, embeddings: np.ndarray, texts: list[str]) -> Inputs:
+        return inputs(embeddings, texts, self.heads.idf)
 
-    def predict(self, task: str, base: sparse.csr_matrix, texts: list[str],
+    def predict(self, task: str, base: Inputs, texts: list[str],
                 complaint_scores: np.ndarray) -> tuple[list[str], np.ndarray]:
         """(label, its probability) per text; `base` comes from `base_inputs`."""
         weight = float(self.heads.card["cue_weights"][task])
-        x = sparse.hstack([base, extra_inputs(texts, complaint_scores, weight)], format="csr")
+        x = base.plus(_extras(texts, complaint_scores, weight))
         head = self.heads.heads[task]
         proba = head.predict_proba(x)
         best = proba.argmax(axis=1)
