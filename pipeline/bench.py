@@ -24,7 +24,7 @@ from sklearn.pipeline import make_pipeline, make_union
 from .encoder import Encoder
 from .mention import Mention
 from .rules import Rules
-from .stages import SENTIMENTS, Context, label, load_models
+from .stages import SENTIMENTS, STAGES, Context, label, load_models, to_batch
 from .text import detect_language, normalise
 from .train import Split, read_complaints, read_umsab
 
@@ -136,6 +136,23 @@ def throughput(rules: Rules, texts: list[str], batch_sizes=(1, 32, 128), rounds:
     return lines
 
 
+def stage_times(rules: Rules, texts: list[str], size: int = 32) -> list[str]:
+    """Milliseconds a mention spends in each stage at one batch size: where the time besides the encoder goes."""
+    ctx = Context(rules, load_models(rules))
+    mentions = [Mention("bench", str(i), t) for i, t in enumerate(texts)]
+    label(mentions[:8], ctx)  # warm up
+    spent = dict.fromkeys(["to_batch", *(stage.name for stage in STAGES)], 0.0)
+    for start in range(0, len(mentions), size):
+        began = time.perf_counter()
+        batch = to_batch(mentions[start:start + size])
+        spent["to_batch"] += time.perf_counter() - began
+        for stage in STAGES:
+            began = time.perf_counter()
+            batch = stage.run(batch, ctx)
+            spent[stage.name] += time.perf_counter() - began
+    return [f"  {name:<18} {1000 * seconds / len(mentions):6.3f} ms a mention" for name, seconds in spent.items()]
+
+
 def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = True) -> None:
     load = " · load average %.2f %.2f %.2f" % os.getloadavg()
     echo(f"Écoute benchmark — {time.strftime('%Y-%m-%d')} — {platform.machine()}, "
@@ -160,6 +177,9 @@ def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = Tru
         echo("\nthroughput (target on 2 CPU cores: ≥ 150 mentions/s end to end, ≤ 1.5x the bare encoder)")
         texts = read_umsab(data, "test").texts[:512]
         for line in throughput(rules, texts):
+            echo(line)
+        echo("  time a mention spends in each stage at batch 32 (classify holds the encoder):")
+        for line in stage_times(rules, texts):
             echo(line)
         echo("  load average after: %.2f %.2f %.2f (above the core count: other jobs shared them)"
              % os.getloadavg())
