@@ -17,6 +17,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from scipy import sparse
@@ -55,28 +56,30 @@ _recent_counts: dict[tuple, sparse.csr_matrix] = {}
 def _log_counts(texts: list[str], strip_accents: str | None) -> sparse.csr_matrix:
     """log(1 + count) of each hashed n-gram, kept for the last few batches: the sentiment, complaint and
     intent heads of one batch read the same texts, and hashing them is the costly part. Read only."""
-    key = (strip_accents, tuple(texts))
-    found = _recent_counts.get(key)
-    if found is None:
-        found = ngram_counts(texts, strip_accents).astype(np.float32)
-        found.data = np.log1p(found.data)
-        if len(_recent_counts) >= 4:
-            _recent_counts.pop(next(iter(_recent_counts)), None)
-        _recent_counts[key] = found
-    return found
+    def log_counts() -> sparse.csr_matrix:
+        counts = ngram_counts(texts, strip_accents).astype(np.float32)
+        counts.data = np.log1p(counts.data)
+        return counts
+
+    return _remember(_recent_counts, (strip_accents, tuple(texts)), log_counts)
+
+
+def _remember(cache: dict, key: tuple, make: Callable[[], object]) -> object:
+    """cache[key], made when missing; the cache keeps the last 4 (a batch's heads ask for the same ones)."""
+    if key not in cache:
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
 
 
 def ngram_tfidf(texts: list[str], idf: np.ndarray, strip_accents: str | None = None) -> sparse.csr_matrix:
     """l2-normalised TF-IDF (log counts) of the hashed n-grams of each text (the sentiment and complaint
     heads of a batch share their weights: computed once, kept with the counts; read only)."""
-    key = (strip_accents, tuple(texts), id(idf), idf.shape)
-    found = _recent_tfidf.get(key)
-    if found is None or found[0] is not idf:
-        found = (idf, _tfidf(list(texts), idf, strip_accents))
-        if len(_recent_tfidf) >= 4:
-            _recent_tfidf.pop(next(iter(_recent_tfidf)), None)
-        _recent_tfidf[key] = found
-    return found[1]
+    key = (strip_accents, tuple(texts), id(idf))
+    if key in _recent_tfidf and _recent_tfidf[key][0] is not idf:   # another array now has that id
+        del _recent_tfidf[key]
+    return _remember(_recent_tfidf, key, lambda: (idf, _tfidf(list(texts), idf, strip_accents)))[1]
 
 
 _recent_tfidf: dict[tuple, tuple[np.ndarray, sparse.csr_matrix]] = {}

@@ -125,18 +125,16 @@ def normalise_text(batch: Batch, ctx: Context) -> Batch:
 def detect_lang(batch: Batch, ctx: Context) -> Batch:
     """Keep the platform's language when it gave one; detect the others together, on every core (row by
     row when that fails, so only the row that cannot be read loses its language)."""
-    langs = [given.lower() if isinstance(given, str) and given.strip() else None for given in batch["lang"]]
-    missing = [i for i, given in enumerate(langs) if given is None]
+    def given(lang):
+        return lang.lower() if isinstance(lang, str) and lang.strip() else None
+
+    langs = [given(lang) for lang in batch["lang"]]
+    missing = [i for i, lang in enumerate(langs) if lang is None]
     try:
         for i, found in zip(missing, detect_languages([batch["text"][i] for i in missing])):
             langs[i] = found
     except Exception:
-        for i in missing:
-            try:
-                langs[i] = detect_language(batch["text"][i])
-            except Exception as exc:  # recorded on its row, not hidden
-                langs[i] = "und"
-                batch["error"][i] = f"lang: {type(exc).__name__}: {exc}"
+        langs = _each(batch, "lang", lambda row: given(row["lang"]) or detect_language(row["text"]), "und")
     batch["lang"] = langs
     return batch
 

@@ -61,8 +61,7 @@ def _code(language) -> str:
 
 def detect_language(text: str) -> str:
     """ISO 639-1 code of the text's language ('und' when too short or unclear)."""
-    letters = _letters(text)
-    return _code(_detector().detect_language_of(letters)) if len(letters) >= 3 else "und"
+    return detect_languages([text])[0]
 
 
 def detect_languages(texts: list[str]) -> list[str]:
