@@ -1,5 +1,5 @@
 """The speed part of `ecoute bench`, on a few posts of our own (the quality part needs ../shared)."""
-from pipeline.bench import stage_times, throughput
+from pipeline.bench import mixed_languages, stage_times, throughput
 from pipeline.stages import STAGES
 
 POSTS = [f"Aerolia lost my bag on flight {i}, and nobody answers" if i % 2 else
@@ -17,3 +17,11 @@ def test_the_time_of_every_stage_is_printed_in_pipeline_order(rules):
     lines = stage_times(rules, POSTS, size=8)
     assert [line.split()[0] for line in lines] == ["to_batch", *(stage.name for stage in STAGES)]
     assert all(float(line.split()[1]) >= 0 for line in lines)
+
+
+def test_the_speed_sample_takes_english_and_french_in_turn():
+    from pipeline.train import Split
+
+    split = Split(["e1", "e2", "e3", "f1", "f2"], None, ["en", "en", "en", "fr", "fr"])
+    assert mixed_languages(split, 3) == ["e1", "f1", "e2"]
+    assert mixed_languages(split, 10) == ["e1", "f1", "e2", "f2"]

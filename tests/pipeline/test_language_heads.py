@@ -73,3 +73,12 @@ def test_shipped_heads_send_french_mentions_to_the_french_head(rules):
     for o, p in zip(out, [*french, *shared]):
         assert (o.sentiment, round(o.sentiment_score, 3)) == (SENTIMENTS[p.argmax()], round(float(p.max()), 3))
     assert out[2].sentiment == "negative"
+
+
+def test_ngrams_are_hashed_as_the_heads_were_trained():
+    """One pass over both analyzers gives the counts of the two HashingVectorizers the heads were trained on."""
+    texts = ["Déjà très déçu 😡 par @user", "late AGAIN, flight 42 cancelled!!", "", "l’avion n'est pas là"]
+    for strip in (None, "unicode"):
+        chars, words = H._vectorizers(strip)
+        expected = chars.transform(texts) + words.transform(texts)
+        assert abs(H.ngram_counts(texts, strip) - expected).sum() == 0
