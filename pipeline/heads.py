@@ -22,8 +22,8 @@ from typing import Callable
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
 
 from pipeline import word_vectors as WV
 
@@ -43,18 +43,66 @@ def _vectorizers(strip_accents: str | None = None) -> tuple[HashingVectorizer, H
             HashingVectorizer(analyzer="word", ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", **common))
 
 
+@dataclass
+class _Hasher:
+    """The two HashingVectorizers' counts, summed, with the hash of each word's character n-grams remembered:
+    words recur from post to post, so a single mention costs a third of what sklearn's transform does.
+    Same indices as sklearn (murmurhash3 of the UTF-8 n-gram, seed 0, |h| mod n_features)."""
+    preprocess: Callable[[str], str]      # lower case, accents folded or not: what both analyzers do first
+    char_ngrams: Callable[[str], list]    # char_wb n-grams of one preprocessed word
+    word_ngrams: Callable[[str], list]    # word 1-2 grams of a raw text
+    known: dict = field(default_factory=dict)   # word or word n-gram → hashed indices (int32 array or int)
+
+    LIMIT = 200_000   # remembered entries; forgotten all at once past it (a few tens of MB)
+
+    def counts(self, texts: list[str]) -> sparse.csr_matrix:
+        if len(self.known) > self.LIMIT:
+            self.known.clear()
+        rows, indptr = [], [0]
+        for text in texts:
+            ids = [self._word(w) for w in self.preprocess(text).split()]
+            ids.append(np.fromiter((self._gram(g) for g in self.word_ngrams(text)), dtype=np.int32))
+            row = np.concatenate(ids)
+            rows.append(row)
+            indptr.append(indptr[-1] + len(row))
+        flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+        owner = np.repeat(np.arange(len(texts), dtype=np.int64), np.diff(indptr))
+        keys, counts = np.unique(owner * N_FEATURES + flat, return_counts=True)   # sorted by row, then index
+        row_of = keys // N_FEATURES
+        indptr = np.searchsorted(row_of, np.arange(len(texts) + 1)).astype(np.int32)
+        return sparse.csr_matrix((counts.astype(np.float32), (keys % N_FEATURES).astype(np.int32), indptr),
+                                 shape=(len(texts), N_FEATURES))
+
+    def _word(self, word: str) -> np.ndarray:
+        found = self.known.get(word)
+        if found is None:
+            found = self.known[word] = np.array([_hash(g) for g in self.char_ngrams(word)], dtype=np.int32)
+        return found
+
+    def _gram(self, gram: str) -> int:
+        key = ("w", gram)
+        found = self.known.get(key)
+        if found is None:
+            found = self.known[key] = _hash(gram)
+        return found
+
+
+def _hash(feature: str) -> int:
+    """sklearn's FeatureHasher index of one feature (its _hashing_fast.transform)."""
+    h = murmurhash3_32(feature, seed=0)
+    return (2147483647 - (N_FEATURES - 1)) % N_FEATURES if h == -2147483648 else abs(h) % N_FEATURES
+
+
 @functools.lru_cache(maxsize=4)
-def _analyzers(strip_accents: str | None = None) -> tuple[Callable, Callable, FeatureHasher]:
+def _hasher(strip_accents: str | None = None) -> _Hasher:
     chars, words = _vectorizers(strip_accents)
-    return (chars.build_analyzer(), words.build_analyzer(),
-            FeatureHasher(N_FEATURES, input_type="string", alternate_sign=False, dtype=np.float64))
+    return _Hasher(chars.build_preprocessor(), chars._char_wb_ngrams, words.build_analyzer())
 
 
 def ngram_counts(texts: list[str], strip_accents: str | None = None) -> sparse.csr_matrix:
-    """Counts of the hashed character (2-5, within words) and word (1-2) n-grams of each text: the sum of the
-    two HashingVectorizers, hashed in one pass (a third faster for a single mention)."""
-    chars, words, hasher = _analyzers(strip_accents)
-    return hasher.transform([chars(text) + words(text) for text in texts])
+    """Counts (float32) of the hashed character (2-5, within words) and word (1-2) n-grams of each text:
+    the sum of the two HashingVectorizers of `_vectorizers`, which the heads were trained on."""
+    return _hasher(strip_accents).counts(list(texts))
 
 
 def fit_idf(counts: sparse.csr_matrix) -> np.ndarray:
@@ -70,8 +118,8 @@ def _log_counts(texts: list[str], strip_accents: str | None) -> sparse.csr_matri
     """log(1 + count) of each hashed n-gram, kept for the last few batches: the sentiment, complaint and
     intent heads of one batch read the same texts, and hashing them is the costly part. Read only."""
     def log_counts() -> sparse.csr_matrix:
-        counts = ngram_counts(texts, strip_accents).astype(np.float32)
-        counts.data = np.log1p(counts.data)
+        counts = ngram_counts(texts, strip_accents)   # a fresh float32 matrix: changed in place
+        np.log1p(counts.data, out=counts.data)
         return counts
 
     return _remember(_recent_counts, (strip_accents, tuple(texts)), log_counts)

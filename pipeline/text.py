@@ -29,9 +29,16 @@ def normalise(text: str, keep_handles: frozenset[str] = frozenset()) -> str:
     text = unicodedata.normalize("NFC", text)
     text = URL.sub(lambda m: f" {domain_of(m.group(0))} ", text)
     text = HANDLE.sub(lambda m: m.group(0) if m.group(0).lower() in keep_handles else "@user", text)
-    if not text.isascii():  # every emoji is outside ASCII: most posts skip the emoji scan
+    if not _emoji_chars().isdisjoint(text):  # most posts, French accents included, skip the emoji scan
         text = emoji.replace_emoji(text, replace=_emoji_words)
     return SPACES.sub(" ", text).strip()
+
+
+@functools.lru_cache(maxsize=1)
+def _emoji_chars() -> frozenset[str]:
+    """Every character outside ASCII that is part of some emoji: each emoji has at least one (a keycap's
+    digit comes with U+20E3), and no accented letter is one of them."""
+    return frozenset(c for e in emoji.EMOJI_DATA for c in e if not c.isascii())
 
 
 def _emoji_words(chars: str, data: dict) -> str:

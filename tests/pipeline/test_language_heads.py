@@ -76,9 +76,13 @@ def test_shipped_heads_send_french_mentions_to_the_french_head(rules):
 
 
 def test_ngrams_are_hashed_as_the_heads_were_trained():
-    """One pass over both analyzers gives the counts of the two HashingVectorizers the heads were trained on."""
-    texts = ["Déjà très déçu 😡 par @user", "late AGAIN, flight 42 cancelled!!", "", "l’avion n'est pas là"]
+    """Our hashing (words' n-grams remembered) gives the counts of the two HashingVectorizers the heads were
+    trained on, for a batch and for each text alone."""
+    texts = ["Déjà très déçu 😡 par @user", "late AGAIN, flight 42 cancelled!!", "", "l’avion n'est pas là",
+             "  tabs\tand\n\nnew  lines ", "İstanbul ÉCOLE ß ﬁ", "1️⃣ #tag x", "late again"]
     for strip in (None, "unicode"):
         chars, words = H._vectorizers(strip)
         expected = chars.transform(texts) + words.transform(texts)
         assert abs(H.ngram_counts(texts, strip) - expected).sum() == 0
+        for i, text in enumerate(texts):
+            assert abs(H.ngram_counts([text], strip) - expected[i]).sum() == 0
