@@ -113,7 +113,8 @@ def _rate(items: list, size: int, work: Callable[[list], object]) -> float:
 
 def mixed_languages(split, n: int) -> list[str]:
     """The first n texts of a split taking its languages in turn (en, fr, en, fr…): both are first-class,
-    and French mentions take another sentiment head, with word vectors of their own."""
+    and French mentions take another sentiment head, with word vectors of their own. Each language gives
+    as many texts as the smallest one has."""
     by_lang: dict[str, list[str]] = {}
     for text, lang in zip(split.texts, split.lang):
         by_lang.setdefault(lang, []).append(text)

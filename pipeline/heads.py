@@ -53,13 +53,13 @@ class _Hasher:
     word_ngrams: Callable[[str], list]    # word 1-2 grams of a raw text
     known: dict = field(default_factory=dict)   # word or word n-gram → hashed indices (int32 array or int)
 
-    LIMIT = 200_000   # remembered entries; forgotten all at once past it (a few tens of MB)
+    LIMIT = 200_000   # remembered entries (about 235 bytes each); forgotten all at once past it
 
     def counts(self, texts: list[str]) -> sparse.csr_matrix:
-        if len(self.known) > self.LIMIT:
-            self.known.clear()
         rows, indptr = [], [0]
         for text in texts:
+            if len(self.known) > self.LIMIT:   # checked per text: training hashes whole data sets in one call
+                self.known.clear()
             ids = [self._word(w) for w in self.preprocess(text).split()]
             ids.append(np.fromiter((self._gram(g) for g in self.word_ngrams(text)), dtype=np.int32))
             row = np.concatenate(ids)
@@ -102,6 +102,8 @@ def _hasher(strip_accents: str | None = None) -> _Hasher:
 def ngram_counts(texts: list[str], strip_accents: str | None = None) -> sparse.csr_matrix:
     """Counts (float32) of the hashed character (2-5, within words) and word (1-2) n-grams of each text:
     the sum of the two HashingVectorizers of `_vectorizers`, which the heads were trained on."""
+    if isinstance(texts, str):
+        raise TypeError("ngram_counts takes a list of texts, not one string")
     return _hasher(strip_accents).counts(list(texts))
 
 
@@ -312,7 +314,7 @@ def load_heads(directory: str | Path | None = None, encoder: str | None = None) 
                            data["vectors_centre"] if "vectors_centre" in data.files else None)
     for head in heads.values():
         if head.vectors is not None:
-            WV.check(head.vectors, head.vectors_version)   # now, not at the first French mention
+            WV.check(head.vectors, head.vectors_version)   # a missing package fails now; it loads at the first French mention
     for task, routes in language_heads.items():
         for lang, name in routes.items():
             if heads[name].classes != heads[task].classes:

@@ -37,8 +37,9 @@ def normalise(text: str, keep_handles: frozenset[str] = frozenset()) -> str:
 @functools.lru_cache(maxsize=1)
 def _emoji_chars() -> frozenset[str]:
     """Every character outside ASCII that is part of some emoji: each emoji has at least one (a keycap's
-    digit comes with U+20E3), and no accented letter is one of them."""
-    return frozenset(c for e in emoji.EMOJI_DATA for c in e if not c.isascii())
+    digit comes with U+20E3), and no accented letter is one of them. With the two variation selectors,
+    which the emoji scan drops even outside an emoji."""
+    return frozenset(c for e in emoji.EMOJI_DATA for c in e if not c.isascii()) | {"\ufe0e", "\ufe0f"}
 
 
 def _emoji_words(chars: str, data: dict) -> str:

@@ -79,10 +79,25 @@ def test_ngrams_are_hashed_as_the_heads_were_trained():
     """Our hashing (words' n-grams remembered) gives the counts of the two HashingVectorizers the heads were
     trained on, for a batch and for each text alone."""
     texts = ["Déjà très déçu 😡 par @user", "late AGAIN, flight 42 cancelled!!", "", "l’avion n'est pas là",
-             "  tabs\tand\n\nnew  lines ", "İstanbul ÉCOLE ß ﬁ", "1️⃣ #tag x", "late again"]
+             "  tabs\tand\n\nnew  lines ", "İstanbul ÉCOLE ß ﬁ", "1️⃣ #tag x", "late again",
+             "no\u00a0break\u2028line\u3000wide\u200bzero\u200dwidth", "a" * 3000]
     for strip in (None, "unicode"):
         chars, words = H._vectorizers(strip)
         expected = chars.transform(texts) + words.transform(texts)
         assert abs(H.ngram_counts(texts, strip) - expected).sum() == 0
         for i, text in enumerate(texts):
             assert abs(H.ngram_counts([text], strip) - expected[i]).sum() == 0
+
+
+def test_the_remembered_hashes_stay_bounded_and_right(monkeypatch):
+    monkeypatch.setattr(H._Hasher, "LIMIT", 40)
+    hasher = H._hasher.__wrapped__(None)   # a fresh one, not the process's shared hasher
+    texts = [f"flight {i} delayed again, word{i} and more{i}" for i in range(60)]
+    chars, words = H._vectorizers(None)
+    assert abs(hasher.counts(texts) - (chars.transform(texts) + words.transform(texts))).sum() == 0
+    assert len(hasher.known) <= 40 + 30     # at most one text's words and word n-grams past the limit
+
+
+def test_one_string_is_refused_rather_than_read_letter_by_letter():
+    with pytest.raises(TypeError, match="list of texts"):
+        H.ngram_counts("late again")

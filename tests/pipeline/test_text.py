@@ -34,3 +34,16 @@ def test_a_mention_matching_only_an_exclusion_is_not_relevant(rules):
 
 def test_competitors_are_found_for_share_of_voice(rules):
     assert mentioned_competitors("SkyNordic beat Aerolia on price", rules.brands) == ["SkyNordic"]
+
+
+def test_posts_without_emoji_skip_the_scan_but_read_the_same():
+    import emoji
+
+    from pipeline.text import _emoji_words
+
+    def scanned(text):   # what normalise did before the skip: every non-ASCII post went through the emoji scan
+        return " ".join(emoji.replace_emoji(text, replace=_emoji_words).split())
+
+    for text in ["Déjà très déçu par l’accueil… « nul »", "ok\ufe0e ok", "ok\ufe0f ok", "© Lumelle ™", "ℹ️ info",
+                 "merci 👍🏽", "famille 👨\u200d👩\u200d👧", "1️⃣ étape"]:
+        assert normalise(text) == scanned(text), text
