@@ -159,15 +159,15 @@ def _tfidf(texts: list[str], idf: np.ndarray, strip_accents: str | None) -> spar
 
 def features(embeddings: np.ndarray, texts: list[str], idf: np.ndarray,
              strip_accents: str | None = None) -> sparse.csr_matrix:
-    """[embedding | l2-normalised TF-IDF n-grams] for each text."""
-    return sparse.hstack([sparse.csr_matrix(embeddings), ngram_tfidf(texts, idf, strip_accents)], format="csr")
+    """[embedding | l2-normalised TF-IDF n-grams] for each text, stacked (for training)."""
+    return inputs(embeddings, texts, idf, strip_accents).stacked()
 
 
 @dataclass(frozen=True)
 class Inputs:
     """What a head reads, side by side and never stacked: [embedding | TF-IDF n-grams | extras]. Each part is
     multiplied by its own slice of the weights; stacking a dense embedding into one sparse matrix cost more
-    than the multiplication on every call of a small batch. `features()` stacks them for training."""
+    than the multiplication on every call of a small batch. `stacked()` is the one matrix training fits."""
     parts: tuple   # numpy arrays or scipy sparse matrices, one row per text each
 
     def __getitem__(self, rows) -> "Inputs":
@@ -184,16 +184,24 @@ class Inputs:
     def plus(self, extra) -> "Inputs":
         return Inputs((*self.parts, extra))
 
+    def stacked(self) -> sparse.csr_matrix:
+        return sparse.hstack([sparse.csr_matrix(part) for part in self.parts], format="csr")
+
     @property
     def shape(self) -> tuple[int, int]:
         return self.parts[0].shape[0], sum(part.shape[1] for part in self.parts)
 
 
-def inputs(embeddings: np.ndarray | None, texts: list[str], idf: np.ndarray,
-           strip_accents: str | None = None) -> Inputs:
-    """The parts of `features()` for prediction (None: the n-grams alone)."""
-    ngrams = ngram_tfidf(texts, idf, strip_accents)
-    return Inputs((ngrams,) if embeddings is None else (np.asarray(embeddings, dtype=np.float32), ngrams))
+def inputs(embeddings: np.ndarray | None, texts: list[str], idf: np.ndarray, strip_accents: str | None = None,
+           vectors: WV.WordVectors | None = None, centre: np.ndarray | None = None) -> Inputs:
+    """What a head reads, in the order its weights were trained on, for training and prediction alike:
+    [embedding (None: left out) | TF-IDF n-grams | centred mean word vector (with `vectors`)]."""
+    parts = (ngram_tfidf(texts, idf, strip_accents),)
+    if embeddings is not None:
+        parts = (np.asarray(embeddings, dtype=np.float32), *parts)
+    if vectors is not None:
+        parts = (*parts, WV.centred(vectors.mean(list(texts)), centre))
+    return Inputs(parts)
 
 
 def base_language(lang: object) -> str:
@@ -216,11 +224,9 @@ class Head:
 
     def inputs(self, embeddings: np.ndarray, texts: list[str], shared_idf: np.ndarray) -> Inputs:
         idf = shared_idf if self.idf is None else self.idf
-        parts = inputs(embeddings if self.embedding else None, texts, idf, self.strip_accents)
-        if self.vectors is None:
-            return parts
-        means = WV.load(self.vectors, self.vectors_version).mean(list(texts))
-        return parts.plus(WV.centred(means, self.vectors_centre))
+        vectors = WV.load(self.vectors, self.vectors_version) if self.vectors is not None else None
+        return inputs(embeddings if self.embedding else None, texts, idf, self.strip_accents,
+                      vectors, self.vectors_centre)
 
     @functools.cached_property
     def weights(self) -> np.ndarray:

@@ -181,16 +181,13 @@ def _french_head(sets: dict[str, Split], clean: dict[str, list[str]]) -> tuple[H
     (train_texts, y_train), (val_texts, y_val) = french("train"), french("val")
     idf = H.fit_idf(H.ngram_counts(train_texts, FR_STRIP_ACCENTS))
     vectors = WV.load(FR_VECTORS)
-    train_means = vectors.mean(train_texts)
-    centre = train_means.mean(axis=0)
+    centre = vectors.mean(train_texts).mean(axis=0)
 
-    def features(texts: list[str], means: np.ndarray) -> sparse.csr_matrix:
-        return sparse.hstack([H.ngram_tfidf(texts, idf, FR_STRIP_ACCENTS),
-                              sparse.csr_matrix(WV.centred(means, centre))], format="csr")
+    def features(texts: list[str]) -> sparse.csr_matrix:   # the layout Head.inputs reads at prediction
+        return H.inputs(None, texts, idf, FR_STRIP_ACCENTS, vectors, centre).stacked()
 
     log.info("training %s head on %d French tweets", FR_HEAD, len(train_texts))
-    model, val_score, c = _fit(features(train_texts, train_means), y_train,
-                               features(val_texts, vectors.mean(val_texts)), y_val, False, FR_C_GRID)
+    model, val_score, c = _fit(features(train_texts), y_train, features(val_texts), y_val, False, FR_C_GRID)
     head = H.Head(FR_HEAD, SENTIMENT_CLASSES, model.coef_.astype(np.float32), model.intercept_.astype(np.float32),
                   idf, FR_STRIP_ACCENTS, embedding=False, vectors=vectors.package, vectors_version=vectors.version,
                   vectors_centre=centre.astype(np.float32))
