@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from pipeline.rules import Rules, Source
-from pipeline.store import Store
+from pipeline.store import Store, error_line
 
 from . import LISTENERS
 from .base import Backoff, ListenerError, Unavailable
@@ -30,9 +30,15 @@ class Outcome:
     new: int = 0
     error: str | None = None
     wait: float = 0.0
+    deleted: int = 0                                    # copies of deleted posts, not stored again
+    refused: list[str] = field(default_factory=list)    # "key: reason" per post the database refused
 
     def line(self) -> str:
         text = f"{self.source}: {self.fetched} fetched, {self.new} new"
+        if self.deleted:
+            text += f", {self.deleted} deleted before (not stored again)"
+        if self.refused:
+            text += f", {len(self.refused)} refused ({'; '.join(self.refused[:3])})"
         if self.error:
             text += f"; error: {self.error}" + (f" (retry in {self.wait:.0f} s)" if self.wait else "")
         return text
@@ -60,7 +66,9 @@ def run_source(store: Store, rules: Rules, source: Source, backoff: Backoff,
         for page in listen(source, store.get_cursor(source.name), rules):
             for key in page.deleted:  # before the page: its cursor must not pass a deletion not yet marked
                 store.mark_deleted(key, actor=f"source:{source.name}", reason="deleted upstream")
-            outcome.new += store.save_page(source.name, page.mentions, page.cursor)
+            saved = store.save_page(source.name, page.mentions, page.cursor)
+            outcome.new, outcome.deleted = outcome.new + saved.new, outcome.deleted + saved.deleted
+            outcome.refused += [str(refused) for refused in saved.refused]
             outcome.fetched += len(page.mentions)
             if stop():
                 break
@@ -69,14 +77,17 @@ def run_source(store: Store, rules: Rules, source: Source, backoff: Backoff,
     except ListenerError as exc:
         outcome.error, outcome.wait = str(exc), backoff.next_wait(None) * 8
     except Exception as exc:  # an unexpected bug in one listener must not stop the others
-        log.exception("source %s failed", source.name)
-        outcome.error, outcome.wait = f"{type(exc).__name__}: {exc}", backoff.next_wait(None) * 8
+        log.error("source %s failed: %s", source.name, error_line(exc))
+        log.debug("source %s: traceback", source.name, exc_info=True)   # -v; SQL values are hidden by the engine
+        outcome.error, outcome.wait = error_line(exc), backoff.next_wait(None) * 8
     else:
         backoff.reset()
     until = datetime.now(timezone.utc) + timedelta(seconds=outcome.wait) if outcome.error else None
     store.record_health(source.name, outcome.fetched, outcome.error, until)
     if outcome.error:
         log.warning("source %s: %s; waiting %.0f s", source.name, outcome.error, outcome.wait)
+    for refused in outcome.refused:
+        log.warning("source %s: post refused by the store, the rest of its page kept: %s", source.name, refused)
     return outcome
 
 

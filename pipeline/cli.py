@@ -1,6 +1,7 @@
 """`ecoute`: the command line. Each command is a thin caller of pipeline functions."""
 from __future__ import annotations
 
+import codecs
 import importlib.util
 import logging
 import os
@@ -63,20 +64,30 @@ def main(verbose: bool) -> None:
 @click.option("--rules", "rules_file", help=RULES_HELP)
 @click.option("--skip-invalid", is_flag=True, help="Store the valid rows of a file that has bad ones.")
 @click.option("--no-classify", is_flag=True, help="Only store; classify later.")
-def ingest(files, db, rules_file, skip_invalid, no_classify):
+@click.option("--encoding", help="The files' text encoding (latin-1, cp1252…); default UTF-8, or what a byte-order mark says.")
+def ingest(files, db, rules_file, skip_invalid, no_classify, encoding):
     """Store mentions from JSONL or CSV FILES (each row needs id and text), then classify them.
 
-    The same mention ingested twice is stored once. A bad row is reported with its line number;
-    without --skip-invalid, a file with bad rows stores nothing.
+    The same mention ingested twice is stored once; a deleted one is not stored again. A bad row is
+    reported with its line number; without --skip-invalid, a file with bad rows stores nothing
+    (each file is one transaction).
 
     \b
     Example:
       ecoute ingest mentions.jsonl more.csv --db team.db
+      ecoute ingest export.csv --encoding cp1252 --skip-invalid
     """
     from listeners.files import RowError, read_mentions
 
     from .jobs import ingest_file, process_store
+    from .store import Refused
 
+    if encoding:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {encoding!r} (try utf-8, latin-1, cp1252, utf-16)",
+                                     param_hint="--encoding") from None
     rules = None if no_classify else _rules(rules_file)
     if rules is not None:
         _models(rules)
@@ -86,22 +97,25 @@ def ingest(files, db, rules_file, skip_invalid, no_classify):
         errors: list[RowError] = []
         try:
             if not skip_invalid:
-                for _ in read_mentions(path, errors):
+                for _ in read_mentions(path, errors, encoding):
                     pass
                 if errors:
                     raise errors[0]
-            read, new = ingest_file(store, path, errors)
-        except RowError as exc:
+            read, saved = ingest_file(store, path, errors if skip_invalid else None, encoding)
+        except (RowError, Refused) as exc:
             failed = True
-            for error in errors or [exc]:
+            problems = errors or [exc if isinstance(exc, RowError) else f"{path}: {exc}"]
+            for error in problems:
                 click.echo(f"error: {error}", err=True)
-            click.echo(f"{path}: nothing stored ({len(errors or [exc])} bad rows; fix them or use --skip-invalid)",
+            click.echo(f"{path}: nothing stored ({len(problems)} bad rows; fix them or use --skip-invalid)",
                        err=True)
             continue
-        for error in errors:
+        for error in [*errors, *(f"{path}: {refused}" for refused in saved.refused)]:
             click.echo(f"skipped: {error}", err=True)
-        click.echo(f"{path}: {read} rows, {new} new mentions, {read - new} already stored"
-                   + (f", {len(errors)} bad rows skipped" if errors else ""))
+        stored = read - saved.deleted - len(saved.refused)
+        click.echo(f"{path}: {read} rows, {saved.new} new mentions, {stored - saved.new} already stored"
+                   + (f", {saved.deleted} deleted before (not stored again)" if saved.deleted else "")
+                   + (f", {len(errors) + len(saved.refused)} bad rows skipped" if errors or saved.refused else ""))
     if rules is not None:
         classified, queued = process_store(store, rules)
         click.echo(f"classified {classified} mentions, {queued} added to the queue")

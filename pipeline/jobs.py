@@ -14,7 +14,7 @@ from listeners.files import RowError, read_mentions
 from .mention import Labels, Mention
 from .rules import Rules
 from .stages import Context, label, load_models
-from .store import Store
+from .store import Saved, Store
 
 log = logging.getLogger(__name__)
 BATCH = 256
@@ -39,14 +39,21 @@ def classify_mentions(mentions: Iterable[Mention], rules: Rules, size: int = BAT
         yield from label(batch, ctx)
 
 
-def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = None) -> tuple[int, int]:
-    """Store a file's mentions (one transaction per page); returns (rows read, new mentions)."""
-    read = new = 0
-    for batch in batched(read_mentions(path, errors), 500):
-        read += len(batch)
-        new += store.save_mentions(batch)
-    store.record("cli", "ingest", {"file": str(path), "rows": read, "new": new})
-    return read, new
+def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = None,
+                encoding: str | None = None) -> tuple[int, Saved]:
+    """Store a file's mentions in one transaction: all of the file or nothing; returns (rows read, Saved).
+
+    Without `errors`, a bad row raises RowError and a row the database refuses raises Refused, and
+    nothing of the file is kept. With `errors` (`--skip-invalid`), bad rows are collected there and
+    refused rows are left out (`Saved.refused`); the rest is stored."""
+    read, saved = 0, Saved()
+    with store.engine.begin() as conn:
+        for batch in batched(read_mentions(path, errors, encoding), 500):
+            read += len(batch)
+            saved += store.store_mentions(batch, conn=conn, strict=errors is None)
+    store.record("cli", "ingest", {"file": str(path), "rows": read, "new": saved.new,
+                                   "deleted": saved.deleted, "refused": len(saved.refused)})
+    return read, saved
 
 
 def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, int]:

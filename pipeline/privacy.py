@@ -6,7 +6,8 @@ in other cases, notes on other cases that name them, their keys in alerts' menti
 fast-growing-post alerts about their posts. Open cases go too: the person asked. Posts by others
 that name the person are the others' and stay (`ecoute delete --purge` removes one by key). The
 audit log keeps who asked, when and how many rows went, never the handle or any text; its entries
-that named an erased mention lose that key.
+that named an erased mention lose that key. Erased keys are remembered (`tombstones`: the key,
+never the text), so a later copy of an erased post, fetched or imported again, is not stored.
 
 `prune` removes mentions posted (or, without a date, fetched) before the retention period, with
 the same things hanging off them, except mentions of open cases: an open case is never pruned, and
@@ -70,9 +71,10 @@ def erase(store: Store, author: str, source: str | None = None, actor: str = "cl
         query = query.where(mentions.c.source == source)
     with _unit(store, dry_run) as (c, removal):
         keys = list(c.scalars(query))
-        _remove(c, keys, removal)
+        remove_mentions(c, keys, removal)
         _scrub_quotes(c, variants[1:], removal)
         if not dry_run:
+            store.bury(c, keys, "erased")     # a later copy of an erased post is not stored again
             store._audit(c, actor, "erase", detail={"source": source, **removal.counts()})
     return removal
 
@@ -90,7 +92,7 @@ def prune(store: Store, retention: timedelta | int, now: datetime | None = None,
     query = sa.select(mentions.c.key).where(posted < cutoff, mentions.c.key.not_in(open_keys),
                                             mentions.c.key.not_in(open_heads))
     with _unit(store, dry_run) as (c, removal):
-        _remove(c, list(c.scalars(query)), removal)
+        remove_mentions(c, list(c.scalars(query)), removal)
         old = sa.select(alerts.c.id).where(alerts.c.window_end < cutoff)
         removal.rows["alert_deliveries"] += c.execute(
             alert_deliveries.delete().where(alert_deliveries.c.alert_id.in_(old))).rowcount
@@ -122,7 +124,7 @@ class _unit:
             self.conn.close()
 
 
-def _remove(c: Connection, keys: list[str], removal: Removal) -> None:
+def remove_mentions(c: Connection, keys: list[str], removal: Removal) -> None:
     """Remove these mentions and what hangs off them; cases left with none of their mentions go whole."""
     if not keys:
         return

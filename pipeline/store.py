@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -149,6 +150,15 @@ source_health = sa.Table(
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
+# A deletion is permanent: a later copy of the same source:id (fetched again, ingested again) stays
+# deleted or purged. Keys only, no text (0008_tombstones).
+tombstones = sa.Table(
+    "tombstones", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("kind", sa.String(12), nullable=False),     # deleted | purged | erased
+)
+
 schema_migrations = sa.Table(
     "schema_migrations", metadata,
     sa.Column("name", sa.String(120), primary_key=True),
@@ -217,10 +227,19 @@ def _analytics_indexes(conn: Connection) -> None:
         conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})"))
 
 
-# The named steps, in the order they run; Alembic revisions 0001–0007 (pipeline/migrations) call them.
+def _tombstones(conn: Connection) -> None:
+    """Deleted, purged and erased keys, so that a later copy of a post never brings it back."""
+    metadata.create_all(conn, tables=[tombstones])
+    deleted = sa.select(mentions.c.key, mentions.c.deleted_at, sa.literal("deleted")).where(
+        mentions.c.deleted_at.is_not(None), mentions.c.key.not_in(sa.select(tombstones.c.key)))
+    conn.execute(tombstones.insert().from_select(["key", "at", "kind"], deleted))
+
+
+# The named steps, in the order they run; Alembic revisions 0001–0008 (pipeline/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
               ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
-              ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes))
+              ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes),
+              ("0008_tombstones", _tombstones))
 
 
 def steps() -> dict:
@@ -229,6 +248,51 @@ def steps() -> dict:
 
 class QueueConflict(Exception):
     """A queue action lost a race or does not apply to the item's current state."""
+
+
+# what a driver raises for a value it cannot send (a number too large for SQLite, a string the
+# encoding refuses) besides SQLAlchemy's own wrapped errors
+REFUSALS = (sa.exc.SQLAlchemyError, OverflowError, ValueError, TypeError)
+
+
+class Refused(Exception):
+    """The database refused a mention; the message names it and says why, never the SQL or its values."""
+
+    def __init__(self, key: str, reason: str):
+        self.key, self.reason = key, reason
+        super().__init__(f"{key}: {reason}")
+
+
+@dataclass
+class Saved:
+    """What one save of mentions did: new ones, ones already stored (updated in place), copies of
+    deleted ones (kept deleted), and the ones the database refused (`Refused`, each with its reason)."""
+
+    new: int = 0
+    updated: int = 0
+    deleted: int = 0
+    refused: list[Refused] = field(default_factory=list)
+
+    def __iadd__(self, other: "Saved") -> "Saved":
+        self.new, self.updated, self.deleted = self.new + other.new, self.updated + other.updated, \
+            self.deleted + other.deleted
+        self.refused += other.refused
+        return self
+
+
+def database_error(exc: BaseException) -> str:
+    """Why the database (or its driver) refused a statement, in one line, without the statement or
+    its parameters: they carry post text, and a stored or printed error must not."""
+    cause = exc.orig if isinstance(exc, sa.exc.StatementError) and exc.orig is not None else exc
+    line = (str(cause).strip().splitlines() or [""])[0]
+    return f"database refused it ({type(cause).__name__}: {line[:300]})"
+
+
+def error_line(exc: BaseException) -> str:
+    """Any error as one line for a log, a source's health or a screen; database errors without SQL."""
+    if isinstance(exc, sa.exc.StatementError):
+        return database_error(exc)
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
 def utcnow() -> datetime:
@@ -258,7 +322,8 @@ class Store:
 
     def __init__(self, db: str | None = None):
         self.url = database_url(db)
-        self.engine: Engine = sa.create_engine(self.url, future=True)
+        # hide_parameters: a failed statement's message must not repeat post text (stored errors, logs)
+        self.engine: Engine = sa.create_engine(self.url, future=True, hide_parameters=True)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self.migrate()
@@ -269,7 +334,10 @@ class Store:
 
         upgrade(self.engine)
 
-    def _upsert(self, table: sa.Table, rows: list[dict], keys: list[str], update: bool = True):
+    def _upsert(self, table: sa.Table, rows: list[dict], keys: list[str], update: bool = True,
+                keep: tuple[str, ...] = (), where=None):
+        """Insert rows; on a key already stored, update every column but `keys` and `keep`
+        (only where `where` holds), or nothing when not `update`."""
         if self.engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:
@@ -277,24 +345,100 @@ class Store:
         stmt = insert(table).values(rows)
         if not update:
             return stmt.on_conflict_do_nothing(index_elements=keys)
-        changing = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        return stmt.on_conflict_do_update(index_elements=keys, set_=changing)
+        changing = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in (*keys, *keep)}
+        return stmt.on_conflict_do_update(index_elements=keys, set_=changing, where=where)
 
     # -- mentions -------------------------------------------------------------------------
 
     def save_mentions(self, batch: Iterable[Mention], conn: Connection | None = None) -> int:
-        """Upsert mentions; returns how many were new. Re-saving a mention updates it in place."""
-        rows = [_mention_row(m) for m in batch]
-        if not rows:
-            return 0
+        """Upsert mentions; returns how many were new. Re-saving a mention updates it in place; a
+        deleted one stays deleted. Raises `Refused` when the database refuses one (nothing is saved)."""
+        return self.store_mentions(batch, conn).new
+
+    def store_mentions(self, batch: Iterable[Mention], conn: Connection | None = None,
+                       strict: bool = True) -> Saved:
+        """Upsert mentions and say what happened (`Saved`). A copy of a deleted, purged or erased mention
+        is not stored again. When the database refuses a mention, `strict` raises `Refused` (the
+        caller's transaction rolls back); otherwise the others are stored and the refused one is
+        listed in `Saved.refused` and in the audit log with its key and reason: one bad post never
+        blocks a page."""
+        saved = Saved()
+        rows: list[dict] = []
+        for mention in batch:
+            try:
+                rows.append(_mention_row(mention))
+            except (ValueError, TypeError, RecursionError) as exc:
+                saved.refused.append(Refused(mention.key, f"raw payload is not storable ({type(exc).__name__})"))
+        rows = list({r["key"]: r for r in rows}.values())   # one statement may not upsert a key twice
         with self._tx(conn) as c:
             keys = [r["key"] for r in rows]
-            known = set()
-            for start in range(0, len(keys), 500):
-                known |= set(c.scalars(sa.select(mentions.c.key).where(mentions.c.key.in_(keys[start:start + 500]))))
+            gone = self._tombstoned(c, keys)
+            rows = [r for r in rows if r["key"] not in gone]
+            saved.deleted = len(keys) - len(rows)
+            known = set(self._existing(c, [r["key"] for r in rows]))
             for start in range(0, len(rows), 500):
-                c.execute(self._upsert(mentions, rows[start:start + 500], ["key"]))
-            return len(set(keys) - known)
+                chunk = rows[start:start + 500]
+                try:
+                    with self._savepoint(c):
+                        c.execute(self._upsert_mentions(chunk))
+                except REFUSALS as exc:
+                    if strict and len(chunk) == 1:
+                        raise Refused(chunk[0]["key"], database_error(exc)) from None
+                    saved.refused += self._one_by_one(c, chunk, strict)
+            stored = {r["key"] for r in rows} - {r.key for r in saved.refused}
+            saved.new, saved.updated = len(stored - known), len(stored & known)
+            for refused in saved.refused:
+                self._audit(c, "store", "refused", detail={"key": refused.key[:300], "reason": refused.reason})
+        if saved.refused and strict:
+            raise saved.refused[0]
+        return saved
+
+    def _one_by_one(self, c: Connection, rows: list[dict], strict: bool) -> list[Refused]:
+        """After a chunk failed: each row alone, in its own savepoint, to find the one(s) refused."""
+        failed = []
+        for row in rows:
+            try:
+                with self._savepoint(c):
+                    c.execute(self._upsert_mentions([row]))
+            except REFUSALS as exc:
+                if strict:
+                    raise Refused(row["key"], database_error(exc)) from None
+                failed.append(Refused(row["key"], database_error(exc)))
+        return failed
+
+    def _savepoint(self, c: Connection):
+        """PostgreSQL aborts the whole transaction on an error: retrying needs a savepoint. SQLite
+        undoes only the failed statement, and pysqlite's savepoints are unreliable: none there."""
+        from contextlib import nullcontext
+
+        return c.begin_nested() if c.dialect.name == "postgresql" else nullcontext()
+
+    def _upsert_mentions(self, rows: list[dict]):
+        """Insert, or update in place, but never a mention marked deleted (its text stays gone)."""
+        return self._upsert(mentions, rows, ["key"], keep=("deleted_at",), where=mentions.c.deleted_at.is_(None))
+
+    def _existing(self, c: Connection, keys: list[str]) -> set[str]:
+        known: set[str] = set()
+        for start in range(0, len(keys), 500):
+            known |= set(c.scalars(sa.select(mentions.c.key).where(mentions.c.key.in_(keys[start:start + 500]))))
+        return known
+
+    def _tombstoned(self, c: Connection, keys: list[str]) -> set[str]:
+        gone: set[str] = set()
+        for start in range(0, len(keys), 500):
+            gone |= set(c.scalars(sa.select(tombstones.c.key).where(tombstones.c.key.in_(keys[start:start + 500]))))
+        return gone
+
+    def bury(self, c: Connection, keys: Iterable[str], kind: str) -> None:
+        """Remember keys as deleted, purged or erased: later copies of them are not stored."""
+        rows = [{"key": k, "at": utcnow(), "kind": kind} for k in sorted(set(keys))]
+        for start in range(0, len(rows), 500):
+            c.execute(self._upsert(tombstones, rows[start:start + 500], ["key"]))
+
+    def tombstone_counts(self) -> dict[str, int]:
+        """How many keys are remembered as deleted, purged and erased."""
+        with self.engine.connect() as c:
+            return dict(c.execute(sa.select(tombstones.c.kind, sa.func.count()).group_by(tombstones.c.kind)).all())
 
     def save_labels(self, labels: Iterable[Labels], sla: "Queue | float", min_priority: int | None = None,
                     conn: Connection | None = None) -> int:
@@ -742,22 +886,29 @@ class Store:
     def mark_deleted(self, key: str, actor: str, purge: bool = False, reason: str = "") -> bool:
         """Honour an upstream deletion: hide the mention (mark) or remove it and its labels (purge).
 
-        Either way the audit log keeps who, when and which key, never the deleted text.
-        Returns False when the mention is not stored.
+        Purging removes what hangs off the mention the way erasure does (`pipeline.privacy`): its
+        labels, its links in cases, a case left with no mention, its keys in alerts. Marking keeps the
+        identity, drops the text, the title, the raw payload and the classification's reasons (they
+        quote the text), and takes it out of the queue. Either way the key is remembered, so a later
+        copy of the post is not stored again; the audit log keeps who, when and which key, never the
+        text. Returns False when the mention is not stored.
         """
         with self.engine.begin() as c:
             if c.scalar(sa.select(mentions.c.key).where(mentions.c.key == key)) is None:
                 return False
             if purge:
-                c.execute(queue_items.delete().where(queue_items.c.mention_key == key))
-                c.execute(classifications.delete().where(classifications.c.mention_key == key))
-                c.execute(mentions.delete().where(mentions.c.key == key))
+                from .privacy import Removal, remove_mentions
+
+                remove_mentions(c, [key], Removal())
             else:
                 c.execute(mentions.update().where(mentions.c.key == key)
                           .values(deleted_at=utcnow(), text="", title=None, raw="{}"))
+                c.execute(classifications.update().where(classifications.c.mention_key == key)
+                          .values(reasons="[]", error=None))
                 c.execute(queue_items.update().where(queue_items.c.mention_key == key,
                                                      queue_items.c.status.in_(OPEN_STATUSES))
                           .values(status="dismissed", updated_at=utcnow()))
+            self.bury(c, [key], "purged" if purge else "deleted")
             self._audit(c, actor, "purge" if purge else "delete", mention_key=key,
                         detail={"reason": reason} if reason else None)
             return True
@@ -792,13 +943,15 @@ class Store:
             value = c.scalar(sa.select(cursors.c.cursor).where(cursors.c.source_name == source_name))
         return None if value is None else json.loads(value)
 
-    def save_page(self, source_name: str, batch: list[Mention], cursor: Any) -> int:
-        """Store a listener's page and the cursor after it in one transaction."""
+    def save_page(self, source_name: str, batch: list[Mention], cursor: Any) -> Saved:
+        """Store a listener's page and the cursor after it in one transaction. A post the database
+        refuses is listed (`Saved.refused`, and the audit log) and the rest of the page is stored:
+        the cursor moves on, so one bad post never stops a source."""
         with self.engine.begin() as c:
-            new = self.save_mentions(batch, conn=c)
+            saved = self.store_mentions(batch, conn=c, strict=False)
             c.execute(self._upsert(cursors, [{"source_name": source_name, "cursor": json.dumps(cursor),
                                               "updated_at": utcnow()}], ["source_name"]))
-            return new
+            return saved
 
     def _tx(self, conn: Connection | None):
         if conn is not None:

@@ -122,10 +122,12 @@ def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
 
 
 def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
-    assert "none (head is 0007; run `ecoute db upgrade`)" in run("db", "current", "--db", db).output
+    from pipeline.migrations import HEAD
+
+    assert f"none (head is {HEAD}; run `ecoute db upgrade`)" in run("db", "current", "--db", db).output
     result = run("db", "upgrade", "--db", db)
-    assert result.exit_code == 0 and "at revision 0007 (head)" in result.output
-    assert run("db", "current", "--db", db).output.strip() == "0007 (head)"
+    assert result.exit_code == 0 and f"at revision {HEAD} (head)" in result.output
+    assert run("db", "current", "--db", db).output.strip() == f"{HEAD} (head)"
 
 
 def test_users_are_added_from_stdin_listed_and_disabled(db):

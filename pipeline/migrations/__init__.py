@@ -1,6 +1,6 @@
 """Schema migrations with Alembic, for SQLite and PostgreSQL alike, configured in code (no alembic.ini).
 
-Revisions 0001…0007 live in `versions/`; each calls one named step function (0001–0005 are the
+Revisions 0001…0008 live in `versions/`; each calls one named step function (0001–0005 are the
 steps `Store.migrate` applied before Alembic, kept in `pipeline.store.MIGRATIONS`; 0006 adds users).
 Each revision also records its step's name in `schema_migrations`, the table the pre-Alembic code
 read, so that older code opening a newer store finds nothing to do.
@@ -11,7 +11,7 @@ the rest. The same rule repairs a store whose `schema_migrations` lost a step: t
 idempotent, so that step and the ones after it simply run again.
 
 `Store(...)` calls `upgrade` on every construction, so an up-to-date store costs two small queries
-and never loads Alembic's machinery. On PostgreSQL, concurrent upgrades wait on an advisory lock.
+and never loads Alembic's machinery. Concurrent upgrades wait: on PostgreSQL on an advisory lock, on SQLite on the database's write lock.
 
     revision  step (schema_migrations name)
     0001      0001_initial              mentions, classifications, queue_items, cursors, audit_log
@@ -21,6 +21,7 @@ and never loads Alembic's machinery. On PostgreSQL, concurrent upgrades wait on 
     0005      0004_alerts               alerts, alert_deliveries
     0006      0006_users                users (pipeline/users.py)
     0007      0007_analytics_indexes    indexes for the trend counts (pipeline/trend_counts.py)
+    0008      0008_tombstones           keys of deleted, purged and erased mentions (never stored again)
 
 (0005_cases was applied before 0004_alerts by the old code; the revisions keep that order.)
 """
@@ -36,7 +37,8 @@ from sqlalchemy.engine import Connection, Engine
 HERE = Path(__file__).resolve().parent
 # revision → the step it applies, in order; the step names are what schema_migrations holds
 REVISIONS = {"0001": "0001_initial", "0002": "0002_source_health", "0003": "0003_category_severity",
-             "0004": "0005_cases", "0005": "0004_alerts", "0006": "0006_users", "0007": "0007_analytics_indexes"}
+             "0004": "0005_cases", "0005": "0004_alerts", "0006": "0006_users", "0007": "0007_analytics_indexes",
+             "0008": "0008_tombstones"}
 HEAD = list(REVISIONS)[-1]
 VERSION_TABLE = "alembic_version"
 _LOCK_ID = 0x6563_6F75   # 'ecou': PostgreSQL advisory lock held while migrating
@@ -63,8 +65,9 @@ def script_directory():
 def upgrade(engine: Engine, target: str = "head") -> None:
     """Bring the store to `target` (default: the newest revision), in one transaction.
 
-    Alembic's `context` is process-global, so migrations in one process take turns (a lock); on
-    PostgreSQL, processes take turns too (an advisory lock), and whoever comes second finds it done.
+    Alembic's `context` is process-global, so migrations in one process take turns (a lock);
+    processes take turns too (PostgreSQL: an advisory lock; SQLite: its write lock, taken first),
+    and whoever comes second finds it done.
     """
     with engine.connect() as conn:
         if target == "head" and _up_to_date(conn):
@@ -72,6 +75,10 @@ def upgrade(engine: Engine, target: str = "head") -> None:
     with _PROCESS_LOCK, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+        elif conn.dialect.name == "sqlite":
+            # the write lock now, not at the first write: pysqlite runs DDL outside any transaction,
+            # so two commands opening a new store both created its tables and the second crashed
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         if target == "head" and _up_to_date(conn):
             return
         _stamp_legacy(conn)

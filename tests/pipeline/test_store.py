@@ -107,3 +107,65 @@ def test_daily_trend_counts_sentiment_per_brand(store):
     store.save_labels([labels(m) for m in ms], sla=60)
     day = store.daily()
     assert day.iloc[0][["brand", "volume", "negative", "net_sentiment"]].tolist() == ["Aerolia", 4, 4, -1.0]
+
+
+# -- deletions are permanent (issue 16) ---------------------------------------------------------
+
+def queued(store, *ms):
+    store.save_mentions(ms)
+    store.save_labels([labels(m) for m in ms], sla=3600)
+
+
+def test_purging_a_queued_mention_removes_its_case(store):
+    a, b = mention(1, author="@dan"), mention(2, author="@eve")
+    queued(store, a, b)
+    store.claim(int(store.queue().set_index("key").loc[a.key, "id"]), "ana")
+    assert store.mark_deleted(a.key, actor="cli", purge=True)
+    assert list(store.queue()["key"]) == [b.key]
+    assert store.count("case_mentions") == 1 and store.count("mentions") == 1
+
+
+def test_purging_one_mention_of_a_case_keeps_the_case_for_the_others(store):
+    first, second = mention(1, author="@dan", thread_id="t"), mention(2, author="@dan", thread_id="t")
+    queued(store, first, second)
+    assert len(store.queue()) == 1
+    store.mark_deleted(second.key, actor="cli", purge=True)
+    queue = store.queue()
+    assert list(queue["key"]) == [first.key] and store.count("case_mentions") == 1
+
+
+@pytest.mark.parametrize("purge", [False, True])
+def test_a_deleted_mention_stays_deleted_when_it_comes_again(store, purge):
+    m = mention(1)
+    queued(store, m)
+    store.mark_deleted(m.key, actor="cli", purge=purge)
+    saved = store.store_mentions([m.replace(text="post 1 fetched again"), mention(2)])
+    assert (saved.new, saved.deleted) == (1, 1)
+    rows = store.mention_rows().set_index("key")
+    if purge:
+        assert m.key not in rows.index
+    else:
+        assert rows.loc[m.key, "text"] == "" and rows.loc[m.key, "deleted_at"] is not None
+    assert store.save_page("x", [m], None).deleted == 1
+    assert store.tombstone_counts() == {"purged" if purge else "deleted": 1}
+
+
+def test_a_deleted_mention_keeps_no_quote_of_its_text_in_its_reasons(store):
+    m = mention(1)
+    store.save_mentions([m])
+    store.save_labels([labels(m).__class__(**{**labels(m).__dict__, "reasons": ('accusation: "they lie"',)})],
+                      sla=3600)
+    store.mark_deleted(m.key, actor="cli")
+    assert store.mention_rows().set_index("key").loc[m.key, "reasons"] == []
+
+
+def test_a_store_error_never_repeats_the_post_text(store):
+    import sqlalchemy as sa
+
+    import pipeline.store as S
+
+    row = S._mention_row(Mention("twitter", "1", "secret words"))
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        with store.engine.begin() as conn:   # one key twice: the refused statement carries post text
+            conn.execute(S.mentions.insert(), [row, row])
+    assert "secret words" not in str(caught.value) and "hidden" in str(caught.value)
