@@ -1,9 +1,10 @@
 """Écoute's dashboard: the response desk for agents, the lead's figures, trends for marketing.
 
 Run with `ecoute dashboard` (or `ecoute demo`). The store and rules come from $ECOUTE_DB and
-$ECOUTE_RULES. With no user defined it runs in single-user mode (bound to 127.0.0.1 by the CLI);
-once `ecoute users add` has created one, every page needs sign-in (a password, or OIDC through
-st.login when [auth] is in Streamlit's secrets), and the role decides what a person may do.
+$ECOUTE_RULES. With no user defined it runs in single-user mode, and only on a loopback address (it
+refuses any other); once `ecoute users add` has created one, every page needs sign-in (a password,
+or OIDC through st.login when [auth] is in Streamlit's secrets), and the role decides what a person
+may do.
 
 Post text is hostile input: it is shown only through st.text, st.code and dataframe cells, never
 through markdown or HTML. All SQL lives in pipeline.store; the queue is never cached and claims are
@@ -48,9 +49,19 @@ def single_user() -> str:
     default = st.session_state.get("agent") or getpass.getuser() or "agent"
     name = st.sidebar.text_input("You are", value=default, key="agent_input", help="Recorded on every action.")
     st.session_state["agent"] = (name or "agent").strip()[:80]
-    st.sidebar.caption("Single-user mode: no accounts are defined, the dashboard is bound to 127.0.0.1. "
-                       "`ecoute users add` creates the first account; from then on everyone signs in.")
+    st.sidebar.caption(f"Single-user mode: no accounts are defined, so the dashboard answers only on this "
+                       f"computer ({st.get_option('server.address')}). `ecoute users add` creates the first "
+                       "account; from then on everyone signs in.")
     return st.session_state["agent"]
+
+
+def refuse_beyond_loopback() -> None:
+    """Without users there is no sign-in: served on a network address, anyone reaching it would be admin.
+    `ecoute dashboard` refuses to start that way; `streamlit run` can, so the page refuses itself."""
+    st.text(f"This dashboard has no user accounts, so it only runs on 127.0.0.1 (this computer); it is served "
+            f"on {st.get_option('server.address') or 'every interface'}.\n"
+            "Run `ecoute users add NAME --role admin` first (then everyone signs in), or serve it on 127.0.0.1.")
+    st.stop()
 
 
 def identity() -> tuple[str, str]:
@@ -58,6 +69,8 @@ def identity() -> tuple[str, str]:
     only the sign-in form and stops the page."""
     current = store()
     if not users.has_users(current):
+        if not users.is_loopback(st.get_option("server.address")):
+            refuse_beyond_loopback()
         return single_user(), SINGLE_USER_ROLE
     signed = st.session_state.get("user")
     if signed:

@@ -12,6 +12,7 @@ Every change is written to the audit log.
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,6 +73,19 @@ def can(role: str, action: str) -> bool:
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
     return action in PERMISSIONS.get(role, frozenset())
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a server bound to `address` answers only on this computer (127.0.0.0/8, ::1, localhost).
+    None or "" is every interface, as Streamlit binds by default."""
+    if not address:
+        return False
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip().strip("[]")).is_loopback
+    except ValueError:          # a host name: it may resolve to anything
+        return False
 
 
 def add_user(store: Store, name: str, role: str, password: str | None, actor: str = "cli") -> User:

@@ -188,3 +188,21 @@ def test_a_user_is_re_enabled_given_a_role_and_a_new_password(db):
     assert authenticate(Store(db), "bo", "second-pass").role == "admin"
     assert run("users", "password", "bo", "--password-stdin", "--db", db, input="\n").exit_code == 1
     assert "no user 'zed'" in run("users", "enable", "zed", "--db", db).output
+
+
+def test_the_dashboard_refuses_a_network_address_while_the_store_has_no_users(db, monkeypatch):
+    """Single-user mode has no sign-in: served beyond this computer it would hand anyone the admin pages."""
+    started = []
+    monkeypatch.setattr("pipeline.cli.subprocess.call", lambda command, env: started.append(command) or 0)
+    dashboard = lambda address: run("dashboard", "--address", address, "--db", db,  # noqa: E731
+                                    "--rules", ROOT / "rules.yaml")
+    for address in ("0.0.0.0", "192.168.1.20", "::", ""):
+        refused = dashboard(address)
+        assert refused.exit_code == 1 and "ecoute users add" in refused.output, address
+    assert started == []
+    for address in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert dashboard(address).exit_code == 0
+    run("users", "add", "ana", "--role", "admin", "--password-stdin", "--db", db, input="a long enough pass\n")
+    assert dashboard("0.0.0.0").exit_code == 0          # with sign-in required, the team may reach it
+    assert [c[c.index("--server.address") + 1] for c in started] == ["127.0.0.1", "localhost", "::1", "127.0.0.2",
+                                                                     "0.0.0.0"]

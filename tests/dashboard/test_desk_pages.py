@@ -186,3 +186,22 @@ def test_each_role_sees_its_pages_and_only_admins_the_rules():
     assert pages["admin"] == ["queue", "case", "lead", "trends", "alerts", "sources", "rules"]
     assert "rules" not in pages["agent"] and "rules" not in pages["marketing"]
     assert pages["agent"][0] == "queue" and "trends" in pages["marketing"]
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "192.168.1.20", None])   # None: Streamlit's default, every interface
+def test_streamlit_serving_a_store_without_users_beyond_loopback_shows_only_a_refusal(filled_db, address):
+    """`streamlit run dashboard.py --server.address 0.0.0.0` skips the CLI's check: the page refuses itself."""
+    from streamlit import config
+
+    config.set_option("server.address", address)
+    at = app()
+    assert not at.exception
+    assert not at.title and not at.sidebar.text_input and not at.button
+    assert not [t for t in texts(at) if "complaint number" in t or HOSTILE in t]
+    assert any("ecoute users add" in t for t in texts(at))
+
+
+def test_single_user_mode_on_loopback_says_where_it_is_bound(filled_db):
+    at = app()
+    assert at.title[0].value == "Response queue"
+    assert any("answers only on this computer (127.0.0.1)" in c.value for c in at.sidebar.caption)
