@@ -395,6 +395,8 @@ def users():
 def users_add(name, role, password_stdin, no_password, db, actor):
     """Add a user; the password is stored as an Argon2 hash, never echoed or logged.
 
+    A password needs at least 12 characters (a few words make a good one); a name at most 120.
+
     \b
     Example:
       printf '%s' "$PASSWORD" | ecoute users add ana --role agent --password-stdin
@@ -503,7 +505,8 @@ def users_role(name, role, db, actor):
 @click.option("--db", help=DB_HELP)
 @click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
 def users_password(name, password_stdin, db, actor):
-    """Set a user's password (an OIDC-only user gains password sign-in).
+    """Set a user's password (an OIDC-only user gains password sign-in); it needs at least 12 characters.
+    The user's dashboard sessions signed in with the old password are signed out.
 
     \b
     Example:

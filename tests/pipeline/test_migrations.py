@@ -14,7 +14,8 @@ from pipeline.mention import Labels, Mention
 from pipeline.store import Store, database_url
 
 TABLES = {"mentions", "classifications", "queue_items", "case_mentions", "case_events", "cursors", "audit_log",
-          "source_health", "alerts", "alert_deliveries", "users", "schema_migrations", "alembic_version"}
+          "source_health", "alerts", "alert_deliveries", "users", "sign_in_failures", "schema_migrations",
+          "alembic_version"}
 
 
 def old_store(url: str, steps: int) -> sa.Engine:
@@ -40,12 +41,12 @@ def a_case(store: Store) -> int:
 
 def test_a_fresh_store_reaches_head_with_every_table_and_step_recorded(backend_db):
     store = Store(backend_db)
-    assert M.current(store.engine) == M.HEAD == "0007"
+    assert M.current(store.engine) == M.HEAD == "0008"
     assert TABLES <= set(sa.inspect(store.engine).get_table_names())
     with store.engine.connect() as conn:
         recorded = set(conn.scalars(sa.select(S.schema_migrations.c.name)))
     assert recorded == {name for name, _ in S.MIGRATIONS} == set(M.REVISIONS.values())
-    assert list(M.REVISIONS) == [f"000{i}" for i in range(1, 8)]
+    assert list(M.REVISIONS) == [f"000{i}" for i in range(1, 9)]
     indexed = {ix["name"] for ix in sa.inspect(store.engine).get_indexes("classifications")}
     assert "ix_classifications_classified_at" in indexed       # 0007: what the trend counts read by
 
@@ -65,7 +66,7 @@ def test_a_store_written_by_the_old_code_is_stamped_then_upgraded_keeping_its_da
     assert not sa.inspect(engine).has_table("alembic_version") and not sa.inspect(engine).has_table("users")
 
     store = Store(backend_db)
-    assert M.current(store.engine) == "0007"
+    assert M.current(store.engine) == "0008"
     assert sa.inspect(store.engine).has_table("users")
     assert int(store.queue().iloc[0]["id"]) == case_id and store.count("mentions") == 1
 
@@ -79,7 +80,7 @@ def test_a_store_from_before_cases_gets_its_queue_items_turned_into_cases(backen
         conn.execute(S.queue_items.insert().values(mention_key="twitter:1", status="new", priority=50,
                                                    created_at=S.utcnow(), updated_at=S.utcnow()))
     store = Store(backend_db)
-    assert M.current(store.engine) == "0007"
+    assert M.current(store.engine) == "0008"
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(S.queue_items.c.case_key)).scalar() == "twitter:1"
         assert conn.execute(sa.select(S.case_mentions.c.mention_key)).scalar() == "twitter:1"
@@ -96,7 +97,7 @@ def test_a_step_missing_from_schema_migrations_runs_again(backend_db):
     with store.engine.begin() as conn:
         conn.execute(S.schema_migrations.delete().where(S.schema_migrations.c.name == "0004_alerts"))
     with store.engine.connect() as conn:
-        assert M._version(conn) == "0007"
+        assert M._version(conn) == "0008"
     Store(backend_db)
     with store.engine.connect() as conn:
         assert "0004_alerts" in set(conn.scalars(sa.select(S.schema_migrations.c.name)))
@@ -117,7 +118,7 @@ def test_stores_opened_at_once_on_a_new_database_migrate_it_once(backend_db):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert M.current(Store(backend_db).engine) == "0007"
+    assert M.current(Store(backend_db).engine) == "0008"
 
 
 def test_the_alembic_environment_also_runs_on_its_own_against_ecoute_db(tmp_path, monkeypatch):
@@ -126,7 +127,7 @@ def test_the_alembic_environment_also_runs_on_its_own_against_ecoute_db(tmp_path
     monkeypatch.setenv("ECOUTE_DB", str(tmp_path / "by-hand.db"))
     command.upgrade(M.config(), "head")    # what `alembic upgrade head` does with this package's env.py
     engine = sa.create_engine(database_url())
-    assert M.current(engine) == "0007" and sa.inspect(engine).has_table("users")
+    assert M.current(engine) == "0008" and sa.inspect(engine).has_table("users")
 
 
 def test_a_store_that_lost_schema_migrations_trusts_alembic_version(backend_db, monkeypatch):
@@ -135,3 +136,21 @@ def test_a_store_that_lost_schema_migrations_trusts_alembic_version(backend_db, 
         conn.execute(S.schema_migrations.delete())
     monkeypatch.setattr(M, "_run", lambda *a: pytest.fail("alembic ran on a store at head"))
     Store(backend_db)
+
+
+def test_a_store_at_0007_gains_sign_in_throttling_and_keeps_its_users(backend_db):
+    from pipeline import users
+
+    engine = old_store(backend_db, steps=5)
+    with engine.begin() as conn:       # the users table as 0006 made it, before users.generation
+        conn.execute(sa.text("CREATE TABLE users (name VARCHAR(120) PRIMARY KEY, role VARCHAR(20) NOT NULL, "
+                             "password_hash TEXT, created_at TIMESTAMP NOT NULL, disabled BOOLEAN NOT NULL)"))
+        S.steps()["0007_analytics_indexes"](conn)
+        for name in ("0006_users", "0007_analytics_indexes"):
+            conn.execute(S.schema_migrations.insert().values(name=name, applied_at=S.utcnow()))
+        conn.execute(sa.text("INSERT INTO users VALUES ('ana', 'agent', :digest, :now, false)"),
+                     {"digest": users._hasher.hash("correct horse battery"), "now": S.utcnow()})
+    store = Store(backend_db)
+    assert M.current(store.engine) == "0008" and sa.inspect(store.engine).has_table("sign_in_failures")
+    assert users.get_user(store, "ana").generation == 0
+    assert users.authenticate(store, "ana", "correct horse battery", client="10.0.0.1").name == "ana"
