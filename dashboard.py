@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pipeline import replies, store_alerts, templates, users
 from pipeline.rules import Queue, RulesError, parse_rules, rules_path
@@ -75,14 +76,16 @@ def identity() -> tuple[str, str]:
     signed = st.session_state.get("user")
     if signed:
         user = users.get_user(current, signed)
-        if user is not None and not getattr(user, "disabled", False):
+        if user is not None and not user.disabled and user.generation == st.session_state.get("user_generation", 0):
             return user.name, user.role
+        if user is not None and not user.disabled:   # the password changed since this session signed in
+            current.record(signed, "sign_out", {"reason": "password changed"})
         st.session_state.pop("user", None)
     if oidc_configured() and st.user.is_logged_in:
         claimed = st.user.get("email") or st.user.get("preferred_username") or st.user.get("name")
         user = users.get_user(current, str(claimed)) if claimed else None
-        if user is not None and not getattr(user, "disabled", False):
-            st.session_state["user"] = user.name
+        if user is not None and not user.disabled:
+            st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
             current.record(user.name, "sign_in", {"via": "oidc"})
             return user.name, user.role
         st.title("Not authorised")
@@ -102,14 +105,29 @@ def sign_in_form(current: Store) -> None:
         password = st.text_input("Password", type="password", key="signin_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        user = users.authenticate(current, name.strip(), password)     # audited either way
+        try:
+            user = users.authenticate(current, name, password, client=client_id())   # audited either way
+        except users.SignInThrottled as exc:
+            st.error(f"Too many failed sign-ins: try again in {exc.seconds} s.")
+            return
         if user is None:
             st.error("Unknown user name or wrong password.")
         else:
-            st.session_state["user"] = user.name
+            st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
             st.rerun()
     if oidc_configured():
         st.button("Sign in with your identity provider", on_click=st.login)
+
+
+def client_id() -> str:
+    """Whom failed sign-ins count against besides the name: the connection's IP address (the TCP peer,
+    not a header a client could forge), else this browser session (Streamlit gives no address for
+    127.0.0.1, so a reverse proxy on this host looks like a local visitor)."""
+    address = st.context.ip_address
+    if isinstance(address, str) and address:       # AppTest's context answers a stand-in object
+        return address
+    ctx = get_script_run_ctx()
+    return f"session:{ctx.session_id if ctx else '?'}"
 
 
 def sign_out() -> None:
