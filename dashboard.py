@@ -1,9 +1,10 @@
 """Écoute's dashboard: the response desk for agents, the lead's figures, trends for marketing.
 
 Run with `ecoute dashboard` (or `ecoute demo`). The store and rules come from $ECOUTE_DB and
-$ECOUTE_RULES. With no user defined it runs in single-user mode (bound to 127.0.0.1 by the CLI);
-once `ecoute users add` has created one, every page needs sign-in (a password, or OIDC through
-st.login when [auth] is in Streamlit's secrets), and the role decides what a person may do.
+$ECOUTE_RULES. With no user defined it runs in single-user mode, and only on a loopback address (it
+refuses any other); once `ecoute users add` has created one, every page needs sign-in (a password,
+or OIDC through st.login when [auth] is in Streamlit's secrets), and the role decides what a person
+may do.
 
 Post text is hostile input: it is shown only through st.text, st.code and dataframe cells, never
 through markdown or HTML. All SQL lives in pipeline.store; the queue is never cached and claims are
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pipeline import replies, store_alerts, templates, users
 from pipeline.rules import Queue, RulesError, parse_rules, rules_path
@@ -48,9 +50,19 @@ def single_user() -> str:
     default = st.session_state.get("agent") or getpass.getuser() or "agent"
     name = st.sidebar.text_input("You are", value=default, key="agent_input", help="Recorded on every action.")
     st.session_state["agent"] = (name or "agent").strip()[:80]
-    st.sidebar.caption("Single-user mode: no accounts are defined, the dashboard is bound to 127.0.0.1. "
-                       "`ecoute users add` creates the first account; from then on everyone signs in.")
+    st.sidebar.caption(f"Single-user mode: no accounts are defined, so the dashboard answers only on this "
+                       f"computer ({st.get_option('server.address')}). `ecoute users add` creates the first "
+                       "account; from then on everyone signs in.")
     return st.session_state["agent"]
+
+
+def refuse_beyond_loopback() -> None:
+    """Without users there is no sign-in: served on a network address, anyone reaching it would be admin.
+    `ecoute dashboard` refuses to start that way; `streamlit run` can, so the page refuses itself."""
+    st.text(f"This dashboard has no user accounts, so it only runs on 127.0.0.1 (this computer); it is served "
+            f"on {st.get_option('server.address') or 'every interface'}.\n"
+            "Run `ecoute users add NAME --role admin` first (then everyone signs in), or serve it on 127.0.0.1.")
+    st.stop()
 
 
 def identity() -> tuple[str, str]:
@@ -58,18 +70,22 @@ def identity() -> tuple[str, str]:
     only the sign-in form and stops the page."""
     current = store()
     if not users.has_users(current):
+        if not users.is_loopback(st.get_option("server.address")):
+            refuse_beyond_loopback()
         return single_user(), SINGLE_USER_ROLE
     signed = st.session_state.get("user")
     if signed:
         user = users.get_user(current, signed)
-        if user is not None and not getattr(user, "disabled", False):
+        if user is not None and not user.disabled and user.generation == st.session_state.get("user_generation", 0):
             return user.name, user.role
+        if user is not None and not user.disabled:   # the password changed since this session signed in
+            current.record(signed, "sign_out", {"reason": "password changed"})
         st.session_state.pop("user", None)
     if oidc_configured() and st.user.is_logged_in:
         claimed = st.user.get("email") or st.user.get("preferred_username") or st.user.get("name")
         user = users.get_user(current, str(claimed)) if claimed else None
-        if user is not None and not getattr(user, "disabled", False):
-            st.session_state["user"] = user.name
+        if user is not None and not user.disabled:
+            st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
             current.record(user.name, "sign_in", {"via": "oidc"})
             return user.name, user.role
         st.title("Not authorised")
@@ -89,14 +105,29 @@ def sign_in_form(current: Store) -> None:
         password = st.text_input("Password", type="password", key="signin_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        user = users.authenticate(current, name.strip(), password)     # audited either way
+        try:
+            user = users.authenticate(current, name, password, client=client_id())   # audited either way
+        except users.SignInThrottled as exc:
+            st.error(f"Too many failed sign-ins: try again in {exc.seconds} s.")
+            return
         if user is None:
             st.error("Unknown user name or wrong password.")
         else:
-            st.session_state["user"] = user.name
+            st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
             st.rerun()
     if oidc_configured():
         st.button("Sign in with your identity provider", on_click=st.login)
+
+
+def client_id() -> str:
+    """Whom failed sign-ins count against besides the name: the connection's IP address (the TCP peer,
+    not a header a client could forge), else this browser session (Streamlit gives no address for
+    127.0.0.1, so a reverse proxy on this host looks like a local visitor)."""
+    address = st.context.ip_address
+    if isinstance(address, str) and address:       # AppTest's context answers a stand-in object
+        return address
+    ctx = get_script_run_ctx()
+    return f"session:{ctx.session_id if ctx else '?'}"
 
 
 def sign_out() -> None:

@@ -212,7 +212,8 @@ def demo(db, rules_file, port, no_dashboard):
 @click.option("--db", help=DB_HELP)
 @click.option("--rules", "rules_file", help=RULES_HELP)
 @click.option("--port", default=8501, show_default=True, help="Port to serve on.")
-@click.option("--address", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="Address to bind. Only a loopback address while the store has no users (no sign-in).")
 def dashboard(db, rules_file, port, address):
     """Serve the dashboard (queue and trends) on the configured store.
 
@@ -221,8 +222,13 @@ def dashboard(db, rules_file, port, address):
       ecoute dashboard --db team.db --port 8080
     """
     from .store import database_url
+    from .users import has_users, is_loopback
 
     _rules(rules_file)
+    if not is_loopback(address) and not has_users(_store(db)):   # no sign-in: everyone reached would be admin
+        raise click.ClickException(
+            f"the store has no users, so the dashboard has no sign-in and may only listen on 127.0.0.1, not "
+            f"{address or 'every interface'}; run `ecoute users add NAME --role admin` first, then everyone signs in")
     _run_dashboard(database_url(db), str(rules_path(rules_file)), port, address)
 
 
@@ -403,6 +409,8 @@ def users():
 def users_add(name, role, password_stdin, no_password, db, actor):
     """Add a user; the password is stored as an Argon2 hash, never echoed or logged.
 
+    A password needs at least 12 characters (a few words make a good one); a name at most 120.
+
     \b
     Example:
       printf '%s' "$PASSWORD" | ecoute users add ana --role agent --password-stdin
@@ -511,7 +519,8 @@ def users_role(name, role, db, actor):
 @click.option("--db", help=DB_HELP)
 @click.option("--actor", default="cli", show_default=True, help="Who asked, for the audit log.")
 def users_password(name, password_stdin, db, actor):
-    """Set a user's password (an OIDC-only user gains password sign-in).
+    """Set a user's password (an OIDC-only user gains password sign-in); it needs at least 12 characters.
+    The user's dashboard sessions signed in with the old password are signed out.
 
     \b
     Example:

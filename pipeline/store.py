@@ -235,11 +235,18 @@ def _tombstones(conn: Connection) -> None:
     conn.execute(tombstones.insert().from_select(["key", "at", "kind"], deleted))
 
 
-# The named steps, in the order they run; Alembic revisions 0001–0008 (pipeline/migrations) call them.
+def _sign_in_throttle(conn: Connection) -> None:
+    """Failed sign-in counts and users' session generation (their SQL: pipeline/users.py)."""
+    from .users import create_throttle_tables
+
+    create_throttle_tables(conn)
+
+
+# The named steps, in the order they run; Alembic revisions 0001–0009 (pipeline/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
               ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
               ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes),
-              ("0008_tombstones", _tombstones))
+              ("0008_tombstones", _tombstones), ("0009_sign_in_throttle", _sign_in_throttle))
 
 
 def steps() -> dict:

@@ -133,17 +133,17 @@ def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
 def test_users_are_added_from_stdin_listed_and_disabled(db):
     from pipeline.users import authenticate
 
-    added = run("users", "add", "ana", "--role", "agent", "--password-stdin", "--db", db, input="pa55 word\n")
+    added = run("users", "add", "ana", "--role", "agent", "--password-stdin", "--db", db, input="pa55 word, long\n")
     assert added.exit_code == 0 and added.output.strip() == "added ana (agent)"
-    assert authenticate(Store(db), "ana", "pa55 word").role == "agent"
+    assert authenticate(Store(db), "ana", "pa55 word, long").role == "agent"
     empty = run("users", "add", "bo", "--role", "admin", "--password-stdin", "--db", db, input="\n")
     assert empty.exit_code == 1 and "password read from stdin is empty" in empty.output
-    taken = run("users", "add", "ana", "--role", "admin", "--password-stdin", "--db", db, input="x\n")
+    taken = run("users", "add", "ana", "--role", "admin", "--password-stdin", "--db", db, input="x long enough\n")
     assert taken.exit_code == 1 and "user 'ana' already exists" in taken.output
     assert run("users", "list", "--db", db).output.startswith("ana\tagent\tcreated ")
     assert run("users", "disable", "ana", "--db", db).output.strip() == "disabled ana"
     assert run("users", "list", "--db", db).output.strip().endswith("disabled")
-    assert authenticate(Store(db), "ana", "pa55 word") is None
+    assert authenticate(Store(db), "ana", "pa55 word, long") is None
     assert "pa55" not in "".join(Store(db).audit()["detail"].fillna(""))
 
 
@@ -181,12 +181,43 @@ def test_erase_and_prune_from_the_command_line(tmp_path, db):
 def test_a_user_is_re_enabled_given_a_role_and_a_new_password(db):
     from pipeline.users import authenticate
 
-    run("users", "add", "bo", "--role", "marketing", "--password-stdin", "--db", db, input="first-pass\n")
+    run("users", "add", "bo", "--role", "marketing", "--password-stdin", "--db", db, input="first-pass-long\n")
     run("users", "disable", "bo", "--db", db)
     assert run("users", "enable", "bo", "--db", db).output.strip() == "enabled bo"
     assert run("users", "role", "bo", "admin", "--db", db).output.strip() == "bo is now admin"
-    assert run("users", "password", "bo", "--password-stdin", "--db", db, input="second-pass\n").exit_code == 0
-    assert authenticate(Store(db), "bo", "first-pass") is None
-    assert authenticate(Store(db), "bo", "second-pass").role == "admin"
+    assert run("users", "password", "bo", "--password-stdin", "--db", db, input="second-pass-long\n").exit_code == 0
+    assert authenticate(Store(db), "bo", "first-pass-long") is None
+    assert authenticate(Store(db), "bo", "second-pass-long").role == "admin"
     assert run("users", "password", "bo", "--password-stdin", "--db", db, input="\n").exit_code == 1
     assert "no user 'zed'" in run("users", "enable", "zed", "--db", db).output
+
+
+def test_the_dashboard_refuses_a_network_address_while_the_store_has_no_users(db, monkeypatch):
+    """Single-user mode has no sign-in: served beyond this computer it would hand anyone the admin pages."""
+    started = []
+    monkeypatch.setattr("pipeline.cli.subprocess.call", lambda command, env: started.append(command) or 0)
+    dashboard = lambda address: run("dashboard", "--address", address, "--db", db,  # noqa: E731
+                                    "--rules", ROOT / "rules.yaml")
+    for address in ("0.0.0.0", "192.168.1.20", "::", ""):
+        refused = dashboard(address)
+        assert refused.exit_code == 1 and "ecoute users add" in refused.output, address
+    assert started == []
+    for address in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        assert dashboard(address).exit_code == 0
+    run("users", "add", "ana", "--role", "admin", "--password-stdin", "--db", db, input="a long enough pass\n")
+    assert dashboard("0.0.0.0").exit_code == 0          # with sign-in required, the team may reach it
+    assert [c[c.index("--server.address") + 1] for c in started] == ["127.0.0.1", "localhost", "::1", "127.0.0.2",
+                                                                     "0.0.0.0"]
+
+
+def test_users_need_a_password_of_12_characters_and_a_name_of_at_most_120(db):
+    short = run("users", "add", "ana", "--role", "agent", "--password-stdin", "--db", db, input="elevenchars\n")
+    assert short.exit_code == 1 and "at least 12 characters" in short.output
+    long_name = run("users", "add", "a" * 121, "--role", "agent", "--password-stdin", "--db", db,
+                    input="correct horse battery\n")
+    assert long_name.exit_code == 1 and "at most 120 characters" in long_name.output
+    run("users", "add", "ana", "--role", "agent", "--password-stdin", "--db", db, input="correct horse battery\n")
+    changed = run("users", "password", "ana", "--password-stdin", "--db", db, input="too short\n")
+    assert changed.exit_code == 1 and "at least 12 characters" in changed.output
+    for command in ("add", "password"):       # the help says it, however click wraps the lines
+        assert "at least 12 characters" in " ".join(run("users", command, "--help").output.split())

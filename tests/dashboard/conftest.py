@@ -27,3 +27,14 @@ def filled_db(tmp_path, monkeypatch, rules_file):
     monkeypatch.setenv("ECOUTE_DB", db)
     monkeypatch.setenv("ECOUTE_RULES", str(rules_file))
     return db
+
+
+@pytest.fixture(autouse=True)
+def bound_to_loopback():
+    """AppTest runs in this process: the dashboard reads server.address as `ecoute dashboard` sets it."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "127.0.0.1")
+    yield
+    config.set_option("server.address", before)

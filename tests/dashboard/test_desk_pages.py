@@ -186,3 +186,55 @@ def test_each_role_sees_its_pages_and_only_admins_the_rules():
     assert pages["admin"] == ["queue", "case", "lead", "trends", "alerts", "sources", "rules"]
     assert "rules" not in pages["agent"] and "rules" not in pages["marketing"]
     assert pages["agent"][0] == "queue" and "trends" in pages["marketing"]
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "192.168.1.20", None])   # None: Streamlit's default, every interface
+def test_streamlit_serving_a_store_without_users_beyond_loopback_shows_only_a_refusal(filled_db, address):
+    """`streamlit run dashboard.py --server.address 0.0.0.0` skips the CLI's check: the page refuses itself."""
+    from streamlit import config
+
+    config.set_option("server.address", address)
+    at = app()
+    assert not at.exception
+    assert not at.title and not at.sidebar.text_input and not at.button
+    assert not [t for t in texts(at) if "complaint number" in t or HOSTILE in t]
+    assert any("ecoute users add" in t for t in texts(at))
+
+
+def test_single_user_mode_on_loopback_says_where_it_is_bound(filled_db):
+    at = app()
+    assert at.title[0].value == "Response queue"
+    assert any("answers only on this computer (127.0.0.1)" in c.value for c in at.sidebar.caption)
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="signin_name").set_value(name)
+    at.text_input(key="signin_password").set_value(password)
+    return button(at, "Sign in").click().run()
+
+
+def test_after_repeated_wrong_passwords_the_form_says_how_long_to_wait(filled_db):
+    store = Store(filled_db)
+    users.add_user(store, "ana", "agent", "correct horse battery")
+    at = app()
+    for _ in range(users.FREE_FAILURES):
+        sign_in(at, "ana", "not the password")
+    sign_in(at, "ana", "correct horse battery")
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Sign in"]
+    assert any("Too many failed sign-ins" in e.value and "try again in 1 s" in e.value for e in at.error)
+    failed = store.audit().query("action == 'sign_in_failed'")
+    assert len(failed) == users.FREE_FAILURES + 1 and failed["detail"].str.contains('"client": "session:').all()
+
+
+def test_a_password_change_signs_the_users_other_sessions_out(filled_db):
+    store = Store(filled_db)
+    users.add_user(store, "ana", "agent", "correct horse battery")
+    at = sign_in(app(), "ana", "correct horse battery")
+    assert at.title[0].value == "Response queue"
+    users.set_password(store, "ana", "a brand new passphrase", actor="admin")    # e.g. after a stolen laptop
+    at.run()
+    assert [t.value for t in at.title] == ["Sign in"]
+    assert not [t for t in texts(at) if "complaint number" in t]
+    sign_in(at, "ana", "a brand new passphrase")
+    assert at.title[0].value == "Response queue"

@@ -14,7 +14,8 @@ from pipeline.mention import Labels, Mention
 from pipeline.store import Store, database_url
 
 TABLES = {"mentions", "classifications", "queue_items", "case_mentions", "case_events", "cursors", "audit_log",
-          "source_health", "alerts", "alert_deliveries", "users", "schema_migrations", "alembic_version"}
+          "source_health", "alerts", "alert_deliveries", "users", "sign_in_failures", "schema_migrations",
+          "alembic_version"}
 
 
 def old_store(url: str, steps: int) -> sa.Engine:
@@ -148,3 +149,21 @@ def test_two_commands_migrating_a_new_store_at_once_both_succeed(backend_db):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
     assert M.current(Store(backend_db).engine) == M.HEAD
+
+
+def test_a_store_at_0007_gains_sign_in_throttling_and_keeps_its_users(backend_db):
+    from pipeline import users
+
+    engine = old_store(backend_db, steps=5)
+    with engine.begin() as conn:       # the users table as 0006 made it, before users.generation
+        conn.execute(sa.text("CREATE TABLE users (name VARCHAR(120) PRIMARY KEY, role VARCHAR(20) NOT NULL, "
+                             "password_hash TEXT, created_at TIMESTAMP NOT NULL, disabled BOOLEAN NOT NULL)"))
+        S.steps()["0007_analytics_indexes"](conn)
+        for name in ("0006_users", "0007_analytics_indexes"):
+            conn.execute(S.schema_migrations.insert().values(name=name, applied_at=S.utcnow()))
+        conn.execute(sa.text("INSERT INTO users VALUES ('ana', 'agent', :digest, :now, false)"),
+                     {"digest": users._hasher.hash("correct horse battery"), "now": S.utcnow()})
+    store = Store(backend_db)
+    assert M.current(store.engine) == M.HEAD and sa.inspect(store.engine).has_table("sign_in_failures")
+    assert users.get_user(store, "ana").generation == 0
+    assert users.authenticate(store, "ana", "correct horse battery", client="10.0.0.1").name == "ana"
