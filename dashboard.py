@@ -26,6 +26,7 @@ from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
 from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of
 from pipeline.text import safe_url
+from pipeline.untrusted import plain_name
 from pipeline.ui_common import current_rules, store
 
 PAGE_SIZE = 25
@@ -224,14 +225,15 @@ def queue_item(row, now: datetime) -> None:
     with st.container(border=True):
         head, actions = st.columns([4, 1])
         with head:
-            holder = {"claimed": f"claimed by {row.assignee}", "replied": f"replied by {row.assignee}"}.get(
+            holder = {"claimed": f"claimed by {plain_name(row.assignee)}",
+                      "replied": f"replied by {plain_name(row.assignee)}"}.get(
                 row.status, "unclaimed")
             kind = row.intent + "".join(f" · {value.replace('_', ' ')}" for value in (row.category, row.severity)
                                         if isinstance(value, str) and value)
             more = f" · {int(row.mentions)} mentions" if getattr(row, "mentions", 1) and int(row.mentions) > 1 else ""
             st.text(f"#{row.id} · priority {row.priority} · {', '.join(row.brands)} · {kind} · "
                     f"{row.sentiment} · {row.lang} · {holder}{more}")
-            st.text(f"{row.source} · {row.author or 'unknown author'}"
+            st.text(f"{row.source} · {plain_name(row.author) or 'unknown author'}"
                     + (f" ({int(row.author_followers):,} followers)" if pd.notna(row.author_followers) else "")
                     + f" · {age(row.created_at, now)} · {row.sla_label}")
             if row.sla_state in ("breached", "due_soon"):
@@ -309,14 +311,24 @@ def take_next(brand: str | None) -> None:
 
 # -- one case: its timeline, the reply box, the workflow -----------------------------------------------
 
+def case_number(value: object) -> int | None:
+    """The case id from session state or the ?case= URL parameter; None unless it is a whole number."""
+    text = str(value).strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
 def case_page() -> None:
     wanted = st.session_state.get("case_id") or st.query_params.get("case")
-    st.title(f"Case #{wanted}" if wanted else "Case")
+    number = case_number(wanted) if wanted else None
+    st.title(f"Case #{number}" if number is not None else "Case")   # never the raw URL parameter: markdown
     if not wanted:
         st.info("Open a case from the queue, or claim the next one there.")
         return
+    if number is None:
+        st.error("The ?case= in this address is not a case number: open a case from the queue.")
+        return
     try:
-        case = store().case(int(wanted))
+        case = store().case(number)
     except (QueueConflict, ValueError):
         st.warning("This case does not exist (it may have been erased).")
         return
@@ -327,7 +339,7 @@ def case_page() -> None:
     now = datetime.now(timezone.utc)
     state, label = sla_of(status, pd.Timestamp(case["due_at"]) if case["due_at"] else None,
                           pd.Timestamp(case["resolve_due_at"]) if case.get("resolve_due_at") else None, now)
-    info = f"{status}" + (f" · {holder}" if holder else "") + (f" · band {case['band']}" if case.get("band") else "")
+    info = f"{status}" + (f" · {plain_name(holder)}" if holder else "") + (f" · band {case['band']}" if case.get("band") else "")
     if case.get("dismiss_reason"):
         info += f" · dismissed as {case['dismiss_reason']}"
     st.text(info)
@@ -344,7 +356,7 @@ def case_page() -> None:
             kind = " · ".join(str(v).replace("_", " ") for v in (latest["intent"], latest["category"], latest["severity"])
                               if isinstance(v, str) and v)
             followers = latest.get("author_followers")
-            st.text(f"{latest['source']} · {latest['actor'] or 'unknown author'}"
+            st.text(f"{latest['source']} · {plain_name(latest['actor']) or 'unknown author'}"
                     + (f" ({int(followers):,} followers)" if followers is not None and pd.notna(followers) else "")
                     + f" · {brands} · {kind} · {latest['lang']}")
             st.text(latest["text"])
@@ -367,7 +379,7 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
         if st.button("Claim", key=f"case-claim-{item_id}", type="primary"):
             act(lambda: store().claim(item_id, me()), f"Claimed #{item_id}")
     elif holder and not mine and status == "claimed":
-        st.text(f"{holder} has this case.")
+        st.text(f"{plain_name(holder)} has this case.")
     if latest is not None and allowed("reply") and (mine or status == "new" or st.session_state.get("role") == "admin"):
         reply_box(item_id, latest)
     cols = st.columns(3)
@@ -435,7 +447,8 @@ def reply_box(item_id: int, latest) -> None:
                                              "copy it and answer on the platform.")
             st.rerun()
     else:
-        st.caption(f"No reply credentials for {source}: copy the text, answer on the platform, then mark it replied.")
+        # the source name comes from imported rows: plain text, never a markdown caption
+        st.text(f"No reply credentials for {source}: copy the text, answer on the platform, then mark it replied.")
         if text.strip():
             st.code(text, language=None, wrap_lines=True)
         url = safe_url(latest["url"])

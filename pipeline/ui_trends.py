@@ -33,7 +33,8 @@ def rules() -> Rules | None:
     try:
         return current_rules()
     except RulesError as exc:
-        st.error(f"rules.yaml is invalid, goals and share of voice are off: {exc.problems[0]}")
+        st.error("rules.yaml is invalid, goals and share of voice are off:")
+        st.text(exc.problems[0])      # it quotes values from the file: plain text, never markdown
         return None
 
 

@@ -141,3 +141,16 @@ def test_the_csv_export_never_hands_a_spreadsheet_a_formula(trend_db, monkeypatc
     assert not rows[text_columns].map(lambda v: v[:1] in ("=", "+", "-", "@", "\t", "\r")).any().any()
     # numbers stay numbers: a negative score is written as a number, not as quoted text
     assert pd.api.types.is_float_dtype(typed["sentiment_score"]) and (typed["sentiment_score"] < 0).any()
+
+
+def test_a_value_quoted_from_a_broken_rules_file_is_shown_as_plain_text(trend_db, tmp_path, monkeypatch):
+    broken = tmp_path / "rules.yaml"
+    broken.write_text('brands:\n  - name: Aerolia\n    keywords: [aerolia]\n    competitors: "![x](https://evil.example/p.png)"\n')
+    monkeypatch.setenv("ECOUTE_RULES", str(broken))
+    at = page()
+    assert not at.exception
+    shown_as_markdown = [e.value for kind in (at.title, at.subheader, at.caption, at.markdown, at.info, at.warning,
+                                              at.error) for e in kind]
+    assert not [m for m in shown_as_markdown if "evil.example" in m]
+    assert any(e.value.startswith("rules.yaml is invalid") for e in at.error)
+    assert any("expected a list of strings, got '![x](https://evil.example/p.png)'" in t.value for t in at.text)
