@@ -609,7 +609,7 @@ def rules():
 
 
 def pages_for(role: str) -> list[tuple[str, object, str]]:
-    """(url path, page function, title) of every page this role may open, the default first."""
+    """(url path, page function, title) of every page this role may open; "/" opens the first."""
     offered = [("queue", queue_page, "Queue", "view_queue"), ("case", case_page, "Case", "view_queue"),
                ("lead", lead_page, "Team lead", "view_queue"), ("trends", trends_view, "Trends", "view_trends"),
                ("alerts", alerts_page, "Alerts & risks", "view_alerts"),
@@ -633,11 +633,16 @@ def main() -> None:
         st.text(flash[1])
     PAGES.clear()
     for key, render, title in pages_for(role):
-        PAGES[key] = st.Page(render, title=title, url_path=key, default=not PAGES)
+        PAGES[key] = st.Page(render, title=title, url_path=key)
     if not PAGES:
         st.warning("Your role has no page to see: ask an admin.")
         return
-    st.navigation(list(PAGES.values())).run()
+    # Streamlit serves the default page at "/" only, never at its url_path: were the queue the default,
+    # /queue would be "Page not found". So the default is a hidden page that opens the role's first page.
+    first = next(iter(PAGES.values()))
+    home = st.Page(lambda: st.switch_page(first), title=first.title, url_path="home", default=True,
+                   visibility="hidden")
+    st.navigation([home, *PAGES.values()]).run()
 
 
 if __name__ == "__main__":  # streamlit runs this file as __main__; tests import its pages
