@@ -188,3 +188,19 @@ def test_a_user_is_re_enabled_given_a_role_and_a_new_password(db):
     assert authenticate(Store(db), "bo", "second-pass").role == "admin"
     assert run("users", "password", "bo", "--password-stdin", "--db", db, input="\n").exit_code == 1
     assert "no user 'zed'" in run("users", "enable", "zed", "--db", db).output
+
+
+def test_commands_print_no_library_deprecation_warning(tmp_path, mentions_file):
+    """A user sees our output, not a FutureWarning from a library (peft asks transformers for a
+    deprecated property when it loads the shipped adapter): checked in a fresh interpreter, as run."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"} | {"PYTHONPATH": str(ROOT)}   # as a user has it
+    for args in (["rules", "check", ROOT / "rules.yaml"],
+                 ["ingest", mentions_file, "--db", tmp_path / "w.db", "--rules", ROOT / "rules.yaml"]):
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Warning" not in done.stderr, (args[0], done.stderr[-2000:])
