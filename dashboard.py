@@ -370,7 +370,7 @@ def case_page() -> None:
     st.subheader("Timeline")
     shown = timeline.assign(detail=timeline["detail"].fillna("") if "detail" in timeline else "")
     st.dataframe(shown[["at", "kind", "actor", "text", "detail"]].rename(columns={"at": "when (UTC)", "actor": "who"}),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", placeholder="")
 
 
 def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
@@ -460,6 +460,9 @@ def reply_box(item_id: int, latest) -> None:
 
 # -- the lead's page -------------------------------------------------------------------------------
 
+RESPONSE_LABELS = {"median_first_response_min": "median first response (min)",
+                   "p90_first_response_min": "p90 first response (min)"}   # headings in words; the data keeps its names
+
 def lead_page() -> None:
     st.title("Team lead")
     days = st.selectbox("Period", [7, 30, 90], index=0, key="lead_days", format_func=lambda d: f"last {d} days")
@@ -494,7 +497,7 @@ def lead_page() -> None:
         median_first_response_min=("first_response_minutes", "median"),
         p90_first_response_min=("first_response_minutes", lambda s: s.quantile(0.9)),
         breached=("breached", "sum")).reset_index().rename(columns={"assignee": "agent"})
-    st.dataframe(per_agent.round(1), hide_index=True, width="stretch")
+    st.dataframe(per_agent.round(1), hide_index=True, width="stretch", column_config=RESPONSE_LABELS, placeholder="")
     st.subheader("Per day")
     daily_frame = frame.assign(day=frame["created_at"].dt.floor("D")).groupby("day").agg(
         opened=("id", "count"), answered=("first_response_minutes", "count"),
@@ -503,6 +506,7 @@ def lead_page() -> None:
         breached=("breached", "sum")).reset_index()
     chart_data = daily_frame.melt(id_vars=["day"], value_vars=["median_first_response_min", "p90_first_response_min"],
                                   var_name="measure", value_name="minutes").dropna()
+    chart_data["measure"] = chart_data["measure"].map(RESPONSE_LABELS)    # the legend in words too
     layers = alt.Chart(chart_data).mark_line(point=True).encode(
         x=alt.X("day:T", title="Day (UTC)"), y=alt.Y("minutes:Q", title="First response (minutes)"),
         color=alt.Color("measure:N", title=None), tooltip=["day:T", "measure", alt.Tooltip("minutes:Q", format=".1f")])
@@ -511,7 +515,8 @@ def lead_page() -> None:
             y="goal:Q")
     st.altair_chart(layers, width="stretch")
     numbers = {column: 1 for column in daily_frame.columns if column != "day"}
-    st.dataframe(daily_frame.sort_values("day", ascending=False).round(numbers), hide_index=True, width="stretch")
+    st.dataframe(daily_frame.sort_values("day", ascending=False).round(numbers), hide_index=True, width="stretch",
+                 column_config=RESPONSE_LABELS | {"day": st.column_config.DateColumn("day (UTC)")}, placeholder="")
     st.caption("First response: wall-clock time from the case's first mention being queued to the first reply. "
                "Breached: answered (or still unanswered) after the SLA target of its band.")
 
@@ -540,7 +545,7 @@ def sources_page() -> None:
     if not rows:
         st.info("No sources configured in rules.yaml.")
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="")
     st.caption("Times are UTC. Lag: how far the newest stored mention of that kind of source is behind now "
                "(a stream that keeps up stays within minutes). `ecoute listen` fills this in; `ecoute sources` "
                "shows the same in a terminal.")
@@ -559,7 +564,7 @@ def alerts_page() -> None:
             "from (UTC)": alerts["window_start"], "to (UTC)": alerts["window_end"], "reason": alerts["reason"],
             "mentions": alerts["mention_keys"].map(len),
             "webhooks": alerts["deliveries"].map(lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()))}),
-            hide_index=True, width="stretch")
+            hide_index=True, width="stretch", placeholder="")
     st.subheader("Transparency risks")
     risks = store_alerts.transparency_risks(current)
     if risks.empty:
@@ -571,7 +576,7 @@ def alerts_page() -> None:
         "risks": risks["transparency"].map(lambda r: ", ".join(k.replace("_", " ") for k in r)),
         "why": risks["reasons"].map("; ".join), "source": risks["source"], "author": risks["author"],
         "text": risks["text"], "link": risks["url"].map(safe_url)}),
-        hide_index=True, width="stretch",
+        hide_index=True, width="stretch", placeholder="",
         column_config={"link": st.column_config.LinkColumn("link", display_text="open")})
 
 

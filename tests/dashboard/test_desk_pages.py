@@ -238,3 +238,38 @@ def test_an_imported_source_name_and_a_bidi_author_stay_plain_text_on_the_desk(f
     assert not [m for m in rendered_as_markdown(at) if "evil.example" in m]
     assert any(t.startswith(f"No reply credentials for {IMAGE}") for t in texts(at))
     assert not [t for t in texts(at) if "\u202e" in t]
+
+
+def page_script():
+    import streamlit as st
+
+    import dashboard
+
+    st.session_state["me"], st.session_state["role"] = "ana", "admin"
+    getattr(dashboard, st.session_state["page"])()
+
+
+def test_every_desk_table_has_worded_headings_and_empty_cells_for_missing_values(filled_db):
+    from pipeline import store_alerts  # noqa: F401  (the alerts page reads it)
+    from tests.dashboard.conftest import assert_tables_read_as_words
+
+    store = Store(filled_db)
+    ids = [int(i) for i in store.queue()["id"][:3]]
+    store.claim(ids[0], "ana")
+    store.replied(ids[0], "ana", "On it.")
+    store.claim(ids[1], "ben")                       # claimed, unanswered: no first response (missing)
+    for page in ("lead_page", "sources_page", "alerts_page", "case_page"):
+        at = AppTest.from_function(page_script, default_timeout=60)
+        at.session_state["page"] = page
+        at.session_state["case_id"] = ids[0]
+        at.run()
+        assert not at.exception, page
+        if page in ("sources_page", "alerts_page") and not at.dataframe:
+            continue                                 # nothing to list on this store
+        assert_tables_read_as_words(at)
+    lead = AppTest.from_function(page_script, default_timeout=60)
+    lead.session_state["page"] = "lead_page"
+    lead.run()
+    from tests.dashboard.conftest import table_labels
+
+    assert "median first response (min)" in table_labels(lead.dataframe[0])

@@ -154,3 +154,14 @@ def test_a_value_quoted_from_a_broken_rules_file_is_shown_as_plain_text(trend_db
     assert not [m for m in shown_as_markdown if "evil.example" in m]
     assert any(e.value.startswith("rules.yaml is invalid") for e in at.error)
     assert any("expected a list of strings, got '![x](https://evil.example/p.png)'" in t.value for t in at.text)
+
+
+def test_every_trends_table_has_worded_headings_and_empty_cells_for_missing_values(trend_db):
+    from tests.dashboard.conftest import assert_tables_read_as_words, table_labels
+
+    at = page()
+    at.toggle(key="tr_authors").set_value(True).run()
+    assert not at.exception
+    assert_tables_read_as_words(at)
+    drill = next(d for d in at.dataframe if "text" in d.value.columns)
+    assert "followers" in table_labels(drill) and "posted (UTC)" in table_labels(drill)
