@@ -409,7 +409,7 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
             to = (st.selectbox("Reassign to", agents, index=None, key=f"reassign-to-{item_id}") if agents else
                   st.text_input("Reassign to", key=f"reassign-to-{item_id}").strip()[:80])
             if st.button("Reassign", key=f"case-reassign-{item_id}", disabled=not to):
-                act(lambda: store().reassign(item_id, to, me()), f"Reassigned #{item_id} to {to}")
+                act(lambda: store().reassign(item_id, to, me()), f"Reassigned #{item_id} to {plain_name(to)}")
         if allowed("note"):
             text = st.text_area("Internal note (never sent)", key=f"note-{item_id}")
             if st.button("Add note", key=f"case-note-{item_id}", disabled=not text.strip()):
