@@ -339,7 +339,8 @@ def case_page() -> None:
     now = datetime.now(timezone.utc)
     state, label = sla_of(status, pd.Timestamp(case["due_at"]) if case["due_at"] else None,
                           pd.Timestamp(case["resolve_due_at"]) if case.get("resolve_due_at") else None, now)
-    info = f"{status}" + (f" · {plain_name(holder)}" if holder else "") + (f" · band {case['band']}" if case.get("band") else "")
+    info = (f"{status}" + (f" · {plain_name(holder)}" if holder else "")
+            + (f" · band {case['band']}" if case.get("band") else ""))
     if case.get("dismiss_reason"):
         info += f" · dismissed as {case['dismiss_reason']}"
     st.text(info)
