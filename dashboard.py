@@ -28,6 +28,7 @@ from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
 from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of
 from pipeline.text import safe_url
+from pipeline.untrusted import plain_name
 from pipeline.ui_common import current_rules, store
 
 PAGE_SIZE = 25
@@ -255,14 +256,15 @@ def queue_item(row, now: datetime) -> None:
     with st.container(border=True):
         head, actions = st.columns([4, 1])
         with head:
-            holder = {"claimed": f"claimed by {row.assignee}", "replied": f"replied by {row.assignee}"}.get(
+            holder = {"claimed": f"claimed by {plain_name(row.assignee)}",
+                      "replied": f"replied by {plain_name(row.assignee)}"}.get(
                 row.status, "unclaimed")
             kind = row.intent + "".join(f" · {value.replace('_', ' ')}" for value in (row.category, row.severity)
                                         if isinstance(value, str) and value)
             more = f" · {int(row.mentions)} mentions" if getattr(row, "mentions", 1) and int(row.mentions) > 1 else ""
             st.text(f"#{row.id} · priority {row.priority} · {', '.join(row.brands)} · {kind} · "
                     f"{row.sentiment} · {row.lang} · {holder}{more}")
-            st.text(f"{row.source} · {row.author or 'unknown author'}"
+            st.text(f"{row.source} · {plain_name(row.author) or 'unknown author'}"
                     + (f" ({int(row.author_followers):,} followers)" if pd.notna(row.author_followers) else "")
                     + f" · {age(row.created_at, now)} · {row.sla_label}")
             if row.sla_state in ("breached", "due_soon"):
@@ -340,14 +342,24 @@ def take_next(brand: str | None) -> None:
 
 # -- one case: its timeline, the reply box, the workflow -----------------------------------------------
 
+def case_number(value: object) -> int | None:
+    """The case id from session state or the ?case= URL parameter; None unless it is a whole number."""
+    text = str(value).strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else None
+
+
 def case_page() -> None:
     wanted = st.session_state.get("case_id") or st.query_params.get("case")
-    st.title(f"Case #{wanted}" if wanted else "Case")
+    number = case_number(wanted) if wanted else None
+    st.title(f"Case #{number}" if number is not None else "Case")   # never the raw URL parameter: markdown
     if not wanted:
         st.info("Open a case from the queue, or claim the next one there.")
         return
+    if number is None:
+        st.error("The ?case= in this address is not a case number: open a case from the queue.")
+        return
     try:
-        case = store().case(int(wanted))
+        case = store().case(number)
     except (QueueConflict, ValueError):
         st.warning("This case does not exist (it may have been erased).")
         return
@@ -358,7 +370,8 @@ def case_page() -> None:
     now = datetime.now(timezone.utc)
     state, label = sla_of(status, pd.Timestamp(case["due_at"]) if case["due_at"] else None,
                           pd.Timestamp(case["resolve_due_at"]) if case.get("resolve_due_at") else None, now)
-    info = f"{status}" + (f" · {holder}" if holder else "") + (f" · band {case['band']}" if case.get("band") else "")
+    info = (f"{status}" + (f" · {plain_name(holder)}" if holder else "")
+            + (f" · band {case['band']}" if case.get("band") else ""))
     if case.get("dismiss_reason"):
         info += f" · dismissed as {case['dismiss_reason']}"
     st.text(info)
@@ -375,7 +388,7 @@ def case_page() -> None:
             kind = " · ".join(str(v).replace("_", " ") for v in (latest["intent"], latest["category"], latest["severity"])
                               if isinstance(v, str) and v)
             followers = latest.get("author_followers")
-            st.text(f"{latest['source']} · {latest['actor'] or 'unknown author'}"
+            st.text(f"{latest['source']} · {plain_name(latest['actor']) or 'unknown author'}"
                     + (f" ({int(followers):,} followers)" if followers is not None and pd.notna(followers) else "")
                     + f" · {brands} · {kind} · {latest['lang']}")
             st.text(latest["text"])
@@ -389,7 +402,7 @@ def case_page() -> None:
     st.subheader("Timeline")
     shown = timeline.assign(detail=timeline["detail"].fillna("") if "detail" in timeline else "")
     st.dataframe(shown[["at", "kind", "actor", "text", "detail"]].rename(columns={"at": "when (UTC)", "actor": "who"}),
-                 hide_index=True, width="stretch")
+                 hide_index=True, width="stretch", placeholder="")
 
 
 def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
@@ -398,7 +411,7 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
         if st.button("Claim", key=f"case-claim-{item_id}", type="primary"):
             act(lambda: store().claim(item_id, me()), f"Claimed #{item_id}")
     elif holder and not mine and status == "claimed":
-        st.text(f"{holder} has this case.")
+        st.text(f"{plain_name(holder)} has this case.")
     if latest is not None and allowed("reply") and (mine or status == "new" or st.session_state.get("role") == "admin"):
         reply_box(item_id, latest)
     cols = st.columns(3)
@@ -428,7 +441,7 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
             to = (st.selectbox("Reassign to", agents, index=None, key=f"reassign-to-{item_id}") if agents else
                   st.text_input("Reassign to", key=f"reassign-to-{item_id}").strip()[:80])
             if st.button("Reassign", key=f"case-reassign-{item_id}", disabled=not to):
-                act(lambda: store().reassign(item_id, to, me()), f"Reassigned #{item_id} to {to}")
+                act(lambda: store().reassign(item_id, to, me()), f"Reassigned #{item_id} to {plain_name(to)}")
         if allowed("note"):
             text = st.text_area("Internal note (never sent)", key=f"note-{item_id}")
             if st.button("Add note", key=f"case-note-{item_id}", disabled=not text.strip()):
@@ -466,7 +479,8 @@ def reply_box(item_id: int, latest) -> None:
                                              "copy it and answer on the platform.")
             st.rerun()
     else:
-        st.caption(f"No reply credentials for {source}: copy the text, answer on the platform, then mark it replied.")
+        # the source name comes from imported rows: plain text, never a markdown caption
+        st.text(f"No reply credentials for {source}: copy the text, answer on the platform, then mark it replied.")
         if text.strip():
             st.code(text, language=None, wrap_lines=True)
         url = safe_url(latest["url"])
@@ -477,6 +491,9 @@ def reply_box(item_id: int, latest) -> None:
 
 
 # -- the lead's page -------------------------------------------------------------------------------
+
+RESPONSE_LABELS = {"median_first_response_min": "median first response (min)",
+                   "p90_first_response_min": "p90 first response (min)"}   # headings in words; the data keeps its names
 
 def lead_page() -> None:
     st.title("Team lead")
@@ -512,7 +529,7 @@ def lead_page() -> None:
         median_first_response_min=("first_response_minutes", "median"),
         p90_first_response_min=("first_response_minutes", lambda s: s.quantile(0.9)),
         breached=("breached", "sum")).reset_index().rename(columns={"assignee": "agent"})
-    st.dataframe(per_agent.round(1), hide_index=True, width="stretch")
+    st.dataframe(per_agent.round(1), hide_index=True, width="stretch", column_config=RESPONSE_LABELS, placeholder="")
     st.subheader("Per day")
     daily_frame = frame.assign(day=frame["created_at"].dt.floor("D")).groupby("day").agg(
         opened=("id", "count"), answered=("first_response_minutes", "count"),
@@ -521,6 +538,7 @@ def lead_page() -> None:
         breached=("breached", "sum")).reset_index()
     chart_data = daily_frame.melt(id_vars=["day"], value_vars=["median_first_response_min", "p90_first_response_min"],
                                   var_name="measure", value_name="minutes").dropna()
+    chart_data["measure"] = chart_data["measure"].map(RESPONSE_LABELS)    # the legend in words too
     layers = alt.Chart(chart_data).mark_line(point=True).encode(
         x=alt.X("day:T", title="Day (UTC)"), y=alt.Y("minutes:Q", title="First response (minutes)"),
         color=alt.Color("measure:N", title=None), tooltip=["day:T", "measure", alt.Tooltip("minutes:Q", format=".1f")])
@@ -529,7 +547,8 @@ def lead_page() -> None:
             y="goal:Q")
     st.altair_chart(layers, width="stretch")
     numbers = {column: 1 for column in daily_frame.columns if column != "day"}
-    st.dataframe(daily_frame.sort_values("day", ascending=False).round(numbers), hide_index=True, width="stretch")
+    st.dataframe(daily_frame.sort_values("day", ascending=False).round(numbers), hide_index=True, width="stretch",
+                 column_config=RESPONSE_LABELS | {"day": st.column_config.DateColumn("day (UTC)")}, placeholder="")
     st.caption("First response: wall-clock time from the case's first mention being queued to the first reply. "
                "Breached: answered (or still unanswered) after the SLA target of its band.")
 
@@ -558,7 +577,7 @@ def sources_page() -> None:
     if not rows:
         st.info("No sources configured in rules.yaml.")
         return
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", placeholder="")
     st.caption("Times are UTC. Lag: how far the newest stored mention of that kind of source is behind now "
                "(a stream that keeps up stays within minutes). `ecoute listen` fills this in; `ecoute sources` "
                "shows the same in a terminal.")
@@ -577,7 +596,7 @@ def alerts_page() -> None:
             "from (UTC)": alerts["window_start"], "to (UTC)": alerts["window_end"], "reason": alerts["reason"],
             "mentions": alerts["mention_keys"].map(len),
             "webhooks": alerts["deliveries"].map(lambda d: ", ".join(f"{k}: {v}" for k, v in d.items()))}),
-            hide_index=True, width="stretch")
+            hide_index=True, width="stretch", placeholder="")
     st.subheader("Transparency risks")
     risks = store_alerts.transparency_risks(current)
     if risks.empty:
@@ -589,7 +608,7 @@ def alerts_page() -> None:
         "risks": risks["transparency"].map(lambda r: ", ".join(k.replace("_", " ") for k in r)),
         "why": risks["reasons"].map("; ".join), "source": risks["source"], "author": risks["author"],
         "text": risks["text"], "link": risks["url"].map(safe_url)}),
-        hide_index=True, width="stretch",
+        hide_index=True, width="stretch", placeholder="",
         column_config={"link": st.column_config.LinkColumn("link", display_text="open")})
 
 
@@ -627,7 +646,7 @@ def rules():
 
 
 def pages_for(role: str) -> list[tuple[str, object, str]]:
-    """(url path, page function, title) of every page this role may open, the default first."""
+    """(url path, page function, title) of every page this role may open; "/" opens the first."""
     offered = [("queue", queue_page, "Queue", "view_queue"), ("case", case_page, "Case", "view_queue"),
                ("lead", lead_page, "Team lead", "view_queue"), ("trends", trends_view, "Trends", "view_trends"),
                ("alerts", alerts_page, "Alerts & risks", "view_alerts"),
@@ -651,11 +670,16 @@ def main() -> None:
         st.text(flash[1])
     PAGES.clear()
     for key, render, title in pages_for(role):
-        PAGES[key] = st.Page(render, title=title, url_path=key, default=not PAGES)
+        PAGES[key] = st.Page(render, title=title, url_path=key)
     if not PAGES:
         st.warning("Your role has no page to see: ask an admin.")
         return
-    st.navigation(list(PAGES.values())).run()
+    # Streamlit serves the default page at "/" only, never at its url_path: were the queue the default,
+    # /queue would be "Page not found". So the default is a hidden page that opens the role's first page.
+    first = next(iter(PAGES.values()))
+    home = st.Page(lambda: st.switch_page(first), title=first.title, url_path="home", default=True,
+                   visibility="hidden")
+    st.navigation([home, *PAGES.values()]).run()
 
 
 if __name__ == "__main__":  # streamlit runs this file as __main__; tests import its pages

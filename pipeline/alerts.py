@@ -40,6 +40,7 @@ from scipy import stats
 
 from .rules import ALERT_KINDS, Alerts, Rules
 from .store import Store, utcnow
+from .untrusted import plain_name
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
@@ -263,7 +264,7 @@ def fast_posts(posts: pd.DataFrame, cfg: Alerts) -> list[Alert]:
             if row.engagement < cfg.post_min_engagement or row.rate < cfg.post_per_hour or z < cfg.post_z:
                 continue
             typical = math.expm1(median)
-            reason = (f"post {row.key} by {row.author or 'unknown'}: {int(row.engagement):,} engagements in "
+            reason = (f"post {row.key} by {plain_name(row.author) or 'unknown'}: {int(row.engagement):,} engagements in "
                       f"{row.hours:.1f} h ({row.rate:.0f}/h; typical for {brand} {typical:.1f}/h"
                       + (f", robust z {z:.1f})" if math.isfinite(z) and len(group) >= MIN_POSTS_FOR_Z else ")"))
             out.append(Alert("fast_post", str(brand), _dt(row.created_at), _dt(row.fetched_at), round(row.rate, 2),

@@ -12,10 +12,12 @@ test splits are never read here.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +51,8 @@ def finetune(location: str, tasks: dict[str, dict], out: Path, *, max_length: in
     names = {name for name, module in base.named_modules() if isinstance(module, torch.nn.Linear)}
     targets = [t for t in TARGETS if any(n.endswith(t) for n in names)] or ["query", "value"]
     config = LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules=targets, bias="none")
-    model = get_peft_model(base, config)
+    with peft_quietly():
+        model = get_peft_model(base, config)
     dim = int(base.config.hidden_size)
     heads = torch.nn.ModuleDict({t: torch.nn.Linear(dim, spec["classes"]) for t, spec in tasks.items()})
     dropout = torch.nn.Dropout(0.1)
@@ -134,8 +137,19 @@ def merge_adapter(model, adapter: Path):
     import torch
     from peft import PeftModel
 
-    merged = PeftModel.from_pretrained(model, str(adapter), torch_dtype=torch.float32).merge_and_unload()
+    with peft_quietly():
+        merged = PeftModel.from_pretrained(model, str(adapter), torch_dtype=torch.float32).merge_and_unload()
     return merged.float().eval()
+
+
+@contextlib.contextmanager
+def peft_quietly():
+    """peft (0.21) wraps a model by reading transformers' `is_gradient_checkpointing`, deprecated since
+    transformers 5: the FutureWarning is theirs, not a user's to act on, and every command that loads
+    the adapter printed it. Only that warning is silenced, only around peft's own calls."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def macro_f1(gold, pred) -> float:

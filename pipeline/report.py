@@ -20,6 +20,7 @@ import pandas as pd
 from . import analytics, goals, svg
 from .rules import Rules
 from .text import safe_url
+from .untrusted import plain_name
 
 TOP = 10
 
@@ -159,13 +160,13 @@ def _s(value) -> str:
 
 
 def complaint_rows(report: Report) -> list[list]:
-    return [[f"{row['created_at']:%Y-%m-%d %H:%M}", _s(row["author"]), _s(row["author_followers"]),
+    return [[f"{row['created_at']:%Y-%m-%d %H:%M}", plain_name(row["author"]), _s(row["author_followers"]),
              ", ".join(row["brands"]), _s(row["category"]), _s(row["severity"]), _s(row["priority"]), _s(row["text"]),
              safe_url(_s(row["url"]))] for _, row in report.complaints.iterrows()]
 
 
 def risk_rows(report: Report) -> list[list[str]]:
-    return [[_s(r["risk"]), _s(r["author"]), _s(r["text"])] for _, r in report.risks.head(TOP).iterrows()]
+    return [[_s(r["risk"]), plain_name(r["author"]), _s(r["text"])] for _, r in report.risks.head(TOP).iterrows()]
 
 
 def to_html(report: Report) -> str:

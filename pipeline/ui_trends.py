@@ -21,6 +21,7 @@ from .rules import Rules, RulesError, load_rules, rules_path
 from .store import Store
 from .text import safe_url
 from .ui_common import current_rules, get_store, store
+from .untrusted import to_csv
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
 SPLIT_NAMES = {"source": "Source", "lang": "Language", "intent": "Intent", "category": "Complaint category"}
@@ -32,7 +33,8 @@ def rules() -> Rules | None:
     try:
         return current_rules()
     except RulesError as exc:
-        st.error(f"rules.yaml is invalid, goals and share of voice are off: {exc.problems[0]}")
+        st.error("rules.yaml is invalid, goals and share of voice are off:")
+        st.text(exc.problems[0])      # it quotes values from the file: plain text, never markdown
         return None
 
 
@@ -124,7 +126,7 @@ def goals_section(current: Store, days: int, config: Rules) -> None:
     table = table.assign(status=table["met"].map({True: "met", False: "missed"}).fillna("no data"),
                          trend=table["trend"].map(lambda values: [v for v in values if pd.notna(v)]))
     st.dataframe(table[["goal", "brand", "shown", "target_shown", "status", "trend"]], hide_index=True,
-                 width="stretch", column_config={
+                 width="stretch", placeholder="", column_config={
                      "shown": "now", "target_shown": "target",
                      "trend": st.column_config.LineChartColumn("last 8 weeks")})
 
@@ -252,19 +254,21 @@ def drill_down(daily: pd.DataFrame, picked: dict | None, chosen: tuple) -> None:
     st.text(f"{len(rows)} mentions of {brand} on {day:%Y-%m-%d}")
     shown = rows[["created_at", "source", "author", "author_followers", "sentiment", "intent", "category",
                   "priority", "text", "url"]].assign(url=rows["url"].map(safe_url))   # http(s) links only
-    st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"url": st.column_config.LinkColumn("link", display_text="open")})
+    st.dataframe(shown, hide_index=True, width="stretch", placeholder="",
+                 column_config={"url": st.column_config.LinkColumn("link", display_text="open"),
+                                "created_at": st.column_config.DatetimeColumn("posted (UTC)"),
+                                "author_followers": st.column_config.NumberColumn("followers")})
 
 
 def reach_section(current: Store, days: int, chosen: tuple, sources: pd.DataFrame) -> None:
     st.subheader("Sources and authors by reach")
     left, right = st.columns(2)
-    left.dataframe(sources, hide_index=True, width="stretch",
-                   column_config={"negative_share": st.column_config.NumberColumn(format="percent")})
+    left.dataframe(sources, hide_index=True, width="stretch", placeholder="",
+                   column_config={"negative_share": st.column_config.NumberColumn("negative share", format="percent")})
     if right.toggle("Top authors", key="tr_authors", help="Read from the mentions of the period (slower on a big store)."):
         brand, source, lang, _, _ = chosen
         right.dataframe(analytics.top_authors(since=f"{days}d", brand=brand, source=source, lang=lang, db=current),
-                        hide_index=True, width="stretch")
+                        hide_index=True, width="stretch", placeholder="")
 
 
 def topics_section(current: Store, days: int, brand: str | None, config: Rules | None) -> None:
@@ -281,7 +285,7 @@ def topics_section(current: Store, days: int, brand: str | None, config: Rules |
     fastest = table.sort_values("growth", ascending=False).iloc[0]
     st.text(f"Fastest growing: {fastest['label']} (×{fastest['growth']:.1f}, {fastest['mentions']} mentions)")
     st.dataframe(table[["label", "mentions", "growth", "share", "examples"]], hide_index=True,
-                 width="stretch", column_config={
+                 width="stretch", placeholder="", column_config={
                      "growth": st.column_config.NumberColumn("growth ×", format="%.2f"),
                      "share": st.column_config.NumberColumn(format="percent")})
 
@@ -297,7 +301,7 @@ def export_section(days: int, chosen: tuple) -> None:
     parquet = io.BytesIO()
     flat.to_parquet(parquet, index=False)
     left, right = st.columns(2)
-    left.download_button("Download CSV", flat.to_csv(index=False).encode("utf-8"), "mentions.csv", "text/csv",
+    left.download_button("Download CSV", to_csv(flat), "mentions.csv", "text/csv",   # formulas neutralised
                          key="tr_csv")
     right.download_button("Download Parquet", parquet.getvalue(), "mentions.parquet",
                           "application/vnd.apache.parquet", key="tr_parquet")

@@ -221,3 +221,19 @@ def test_users_need_a_password_of_12_characters_and_a_name_of_at_most_120(db):
     assert changed.exit_code == 1 and "at least 12 characters" in changed.output
     for command in ("add", "password"):       # the help says it, however click wraps the lines
         assert "at least 12 characters" in " ".join(run("users", command, "--help").output.split())
+
+
+def test_commands_print_no_library_deprecation_warning(tmp_path, mentions_file):
+    """A user sees our output, not a FutureWarning from a library (peft asks transformers for a
+    deprecated property when it loads the shipped adapter): checked in a fresh interpreter, as run."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"} | {"PYTHONPATH": str(ROOT)}   # as a user has it
+    for args in (["rules", "check", ROOT / "rules.yaml"],
+                 ["ingest", mentions_file, "--db", tmp_path / "w.db", "--rules", ROOT / "rules.yaml"]):
+        done = subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "Warning" not in done.stderr, (args[0], done.stderr[-2000:])

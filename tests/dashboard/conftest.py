@@ -38,3 +38,21 @@ def bound_to_loopback():
     config.set_option("server.address", "127.0.0.1")
     yield
     config.set_option("server.address", before)
+
+
+def table_labels(element) -> list[str]:
+    """The column headings a person sees on an st.dataframe: its column_config label, else the column name."""
+    import json
+
+    config = json.loads(element.proto.columns or "{}")
+    return [(config.get(str(c)) or {}).get("label") or str(c) for c in element.value.columns]
+
+
+def assert_tables_read_as_words(at) -> None:
+    """Every table on the page: headings in words (no `median_first_response_min`) and missing values as
+    empty cells (Streamlit writes "None" unless told otherwise)."""
+    assert len(at.dataframe), "no table on the page"
+    for element in at.dataframe:
+        labels = table_labels(element)
+        assert not [label for label in labels if "_" in label], labels
+        assert element.proto.HasField("placeholder") and element.proto.placeholder == "", labels

@@ -200,3 +200,13 @@ def test_an_agent_signs_in_claims_replies_with_a_template_resolves_and_the_lead_
     timeline = store.case(top)["timeline"]
     assert list(timeline["kind"]) == ["mention", "opened", "claim", "reply", "resolve"]
     assert set(timeline["actor"][2:]) == {"ana"}
+
+
+def test_every_page_opens_at_its_own_address_the_queue_included(server, browser):
+    for path, title in (("/queue", "Response queue"), ("/lead", "Team lead"), ("/", "Response queue")):
+        browser.get(server + path)
+        assert wait_for(browser, lambda: title in body(browser) and "priority" in body(browser) or
+                        title == "Team lead" and title in body(browser)), (path, body(browser)[:500])
+        time.sleep(1)    # "Page not found" comes as a dialog after the page has drawn
+        assert "Page not found" not in body(browser), path
+    assert browser.current_url.rstrip("/").endswith("/queue")    # the root opens the queue at its address

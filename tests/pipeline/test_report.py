@@ -197,3 +197,17 @@ def test_digest_command_sends_what_is_due_once(week, webhook_server, tmp_path):
     assert "sent to chat" in CliRunner().invoke(main, ["digest", "--force", "--name", "d", *args]).output
     unknown = CliRunner().invoke(main, ["digest", "--once", "--name", "weekly", *args])
     assert unknown.exit_code == 2 and "no digest named weekly" in unknown.output
+
+
+def test_a_right_to_left_override_in_an_author_name_stays_inside_the_name(week, rules, tmp_path):
+    now = utcnow()
+    post = Mention("twitter", "rlo", "aerolia lost my bag", author="mallory\u202e gnp.exe", author_followers=10 ** 6,
+                   created_at=now - timedelta(hours=1))
+    week.save_mentions([post])
+    week.save_labels([Labels(post.key, "en", True, ("Aerolia",), "negative", 0.9, True, 0.9, "complaint", True, 100,
+                             category="delivery", transparency=("undisclosed_promotion",), model="test")], sla=3600)
+    for name in ("report.html", "report.md"):
+        report.write(tmp_path / name, rules, since="7d", db=week)
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "\u202e" not in text, name
+        assert text.count("\u2068mallory gnp.exe\u2069") == 2, name          # top complaints and risks
