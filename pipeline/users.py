@@ -16,12 +16,14 @@ the browser session) in the `sign_in_failures` table, so every dashboard process
 counts. After FREE_FAILURES failures each try must wait 1 s, then 2, 4… capped at MAX_DELAY; a try
 made while waiting is refused unchecked and not counted, so an attacker cannot lengthen the wait,
 and counts are forgotten FORGET_AFTER the last failure. A successful sign-in clears its name's and
-client's counts. A password change moves the user's `generation`: sessions that signed in under the
+client's counts. The name's count does not hold where the user signed in successfully within
+KNOWN_CLIENT_FOR, so guessing at a name elsewhere never locks its user out of her usual place. A password change moves the user's `generation`: sessions that signed in under the
 old one are signed out (dashboard.py's identity()).
 """
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import unicodedata
 from dataclasses import dataclass
@@ -32,7 +34,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection
 
-from .store import Store, metadata, utcnow
+from .store import Store, audit_log, metadata, utcnow
 
 ROLES = ("agent", "marketing", "admin")
 DESK_ACTIONS = ("claim", "reply", "resolve", "dismiss", "note", "reassign")
@@ -43,6 +45,7 @@ MAX_NAME_LENGTH = 120                    # users.name and audit_log.actor are VA
 FREE_FAILURES = 5                        # failed sign-ins before each try must wait
 MAX_DELAY = timedelta(minutes=5)         # the longest wait: a real user can always try again within it
 FORGET_AFTER = timedelta(minutes=30)     # failures this old no longer count
+KNOWN_CLIENT_FOR = timedelta(days=90)    # a name's wait does not apply where its user signed in this recently
 ACTIONS = (*DESK_ACTIONS, *VIEWS, *ADMIN_ACTIONS)
 PERMISSIONS = {
     "agent": frozenset((*DESK_ACTIONS, *VIEWS)),
@@ -198,9 +201,10 @@ def authenticate(store: Store, name: str, password: str, client: str | None = No
     name = name.strip()
     valid = name_problem(name) is None
     actor = name if valid else "?"             # an odd name is nobody; it never reaches a VARCHAR(120)
-    keys = ([("user", name)] if valid else []) + ([("client", client[:200])] if client else [])
     now = utcnow()
     with store.engine.connect() as c:
+        keys = ([("user", name)] if valid and not _known_client(c, name, client, now) else []) + \
+            ([("client", client[:200])] if client else [])
         wait = _wait_seconds(c, keys, now)
         row = c.execute(sa.select(users).where(users.c.name == name)).first() if valid and not wait else None
     if wait:
@@ -226,6 +230,18 @@ def delay_after(failures: int) -> timedelta:
     if failures < FREE_FAILURES:
         return timedelta(0)
     return min(timedelta(seconds=2 ** min(failures - FREE_FAILURES, 20)), MAX_DELAY)
+
+
+def _known_client(c: Connection, name: str, client: str | None, now: datetime) -> bool:
+    """Whether `name` signed in successfully from `client` within KNOWN_CLIENT_FOR. Guesses at a name
+    elsewhere do not make its user wait there: an attacker failing once every MAX_DELAY would
+    otherwise keep the user out for ever (OWASP's "device cookie" idea, with the client's address)."""
+    if not client:
+        return False
+    detail = json.dumps({"client": client}, ensure_ascii=False)   # how authenticate audits a sign-in
+    query = sa.select(audit_log.c.id).where(audit_log.c.actor == name, audit_log.c.action == "sign_in",
+                                            audit_log.c.at > now - KNOWN_CLIENT_FOR, audit_log.c.detail == detail)
+    return c.scalar(query.limit(1)) is not None
 
 
 def _wait_seconds(c: Connection, keys: list[tuple[str, str]], now: datetime) -> int:

@@ -213,3 +213,22 @@ def test_names_over_120_characters_or_with_control_characters_cannot_be_added(st
     with pytest.raises(UserError, match="control"):
         add_user(store, "ana\u202eevil", "agent", "correct horse battery")
     add_user(store, "a" * 120, "agent", "correct horse battery")
+
+
+def test_an_attacker_keeping_a_name_throttled_cannot_lock_its_user_out_of_a_client_she_used(store, clock):
+    """One wrong guess every MAX_DELAY would keep a name waiting for ever; the per-name wait does not
+    apply where the user signed in successfully before (OWASP: known devices), the per-client one does."""
+    add_user(store, "ana", "agent", "correct horse battery")
+    assert authenticate(store, "ana", "correct horse battery", client="198.51.100.2").name == "ana"   # her office
+    clock.advance(days=3)
+    for _ in range(12):
+        try:
+            guess(store, "ana", "203.0.113.7", 1)
+        except SignInThrottled as exc:
+            clock.advance(seconds=exc.seconds)
+            guess(store, "ana", "203.0.113.7", 1)             # the wait is over: one more wrong guess
+    with pytest.raises(SignInThrottled):                      # a new place waits for the name's count
+        authenticate(store, "ana", "correct horse battery", client="192.0.2.44")
+    assert authenticate(store, "ana", "correct horse battery", client="198.51.100.2").name == "ana"
+    with pytest.raises(SignInThrottled):                      # the attacker's own address still waits
+        authenticate(store, "ana", "correct horse battery", client="203.0.113.7")
