@@ -4,6 +4,10 @@ Tables: mentions, classifications, queue_items, cursors, audit_log (and schema_m
 migrations are Alembic revisions in pipeline/migrations, each calling a named step below).
 Writes are idempotent upserts keyed by the mention's identity (source:source_id); each call is one
 transaction, so a crash loses at most the batch in flight, never what was committed before.
+
+Over 800 lines: the mentions, the queue (cases) and the cursors share one transaction per unit of
+work (`save_page`, `save_labels`), so they stay in one class; families that do not (alerts, users,
+personal-data removal, trend counts) live in their own modules. Splitting the queue out is next.
 """
 from __future__ import annotations
 
