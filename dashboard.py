@@ -25,7 +25,7 @@ from pipeline.rules import Queue, RulesError, parse_rules, rules_path
 from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
 from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of
-from pipeline.text import safe_url
+from pipeline.text import safe_url, shown_text
 from pipeline.ui_common import current_rules, store
 
 PAGE_SIZE = 25
@@ -238,7 +238,7 @@ def queue_item(row, now: datetime) -> None:
                 show_sla(row.sla_state, row.sla_label)
             if isinstance(row.title, str) and row.title:
                 st.text(row.title)
-            st.text(row.text)
+            st.text(shown_text(row.text))
             if row.reasons:
                 st.text("Why: " + ", ".join(row.reasons + ([row.sla_label] if row.sla_state != "none" else [])))
             if isinstance(row.last_error, str) and row.last_error:

@@ -118,3 +118,15 @@ def test_alerts_page_lists_alerts_with_reasons_and_risks_as_plain_text(filled_db
     assert list(risks["text"]) == [HOSTILE] and list(risks["risks"]) == ["undisclosed promotion"]
     assert list(risks["why"]) == ["promo code CAMI20, no disclosure marker"]
     assert not any("evil.example" in m.value or "onerror" in m.value for m in at.markdown)
+
+
+def test_a_huge_post_shows_its_start_and_how_much_more_there_is(filled_db):
+    from pipeline.mention import Labels, Mention
+
+    huge = "@aerolia " + "x" * 1_000_000
+    store = Store(filled_db)
+    store.save_mentions([Mention("twitter", "99", huge, author="@big")])
+    store.save_labels([Labels("twitter:99", "en", True, ("Aerolia",), "negative", 0.8, True, 0.9, "complaint", True,
+                              95, model="test")], sla=3600)
+    shown = [t for t in texts(app()) if t.startswith("@aerolia xxx")]
+    assert shown == [huge[:2000] + f"… ({len(huge) - 2000:,} more characters)"]
