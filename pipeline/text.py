@@ -91,11 +91,12 @@ def detect_languages(texts: list[str]) -> list[str]:
 
 
 def _fold(text: str) -> str:
-    """Lower case without accents, so 'Aérolia' and 'aerolia' meet."""
+    """Lower case without accents and without invisible format characters, so 'Aérolia', 'aerolia' and
+    'Aer\u200bolia' meet: a zero-width space, joiner, soft hyphen or BOM inside a name hid it from matching."""
     if text.isascii():
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
 
 
 @functools.lru_cache(maxsize=4096)
