@@ -766,7 +766,10 @@ class Store:
 
     def record_health(self, source_name: str, items: int = 0, error: str | None = None,
                       backoff_until: datetime | None = None) -> None:
-        """After one listener cycle: success (error None) or the error and when to try again."""
+        """After one listener cycle: success (error None) or the error and when to try again (without the
+        passwords and tokens of any URL in it)."""
+        from .redaction import redact
+
         now = utcnow()
         with self.engine.begin() as c:
             row = c.execute(sa.select(source_health).where(source_health.c.source_name == source_name)).first()
@@ -775,7 +778,7 @@ class Store:
             if error is None:
                 values["last_success_at"] = now
             else:
-                values.update(last_error_at=now, last_error=error[:2000])
+                values.update(last_error_at=now, last_error=redact(error)[:2000])
             if row:
                 c.execute(source_health.update().where(source_health.c.source_name == source_name).values(**values))
             else:
