@@ -27,7 +27,8 @@ from pipeline.rules import Queue, RulesError, parse_rules, rules_path
 from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
 from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of
-from pipeline.text import safe_url
+from pipeline.text import CASE_CHARS, safe_url, shown_text
+from pipeline.redaction import redact
 from pipeline.untrusted import plain_name
 from pipeline.ui_common import current_rules, store
 
@@ -271,7 +272,7 @@ def queue_item(row, now: datetime) -> None:
                 show_sla(row.sla_state, row.sla_label)
             if isinstance(row.title, str) and row.title:
                 st.text(row.title)
-            st.text(row.text)
+            st.text(shown_text(row.text))
             if row.reasons:
                 st.text("Why: " + ", ".join(row.reasons + ([row.sla_label] if row.sla_state != "none" else [])))
             if isinstance(row.last_error, str) and row.last_error:
@@ -391,7 +392,7 @@ def case_page() -> None:
             st.text(f"{latest['source']} · {plain_name(latest['actor']) or 'unknown author'}"
                     + (f" ({int(followers):,} followers)" if followers is not None and pd.notna(followers) else "")
                     + f" · {brands} · {kind} · {latest['lang']}")
-            st.text(latest["text"])
+            st.text(shown_text(latest["text"], CASE_CHARS))
             if isinstance(latest["reasons"], list) and latest["reasons"]:
                 st.text("Why: " + ", ".join(latest["reasons"]))
             url = safe_url(latest["url"])
@@ -570,7 +571,7 @@ def sources_page() -> None:
             "lag behind now": humanise(now.to_pydatetime() - latest) if latest is not None else None,
             "last success": None if row is None else row["last_success_at"],
             "items fetched": 0 if row is None else int(row["items_fetched"]),
-            "last error": None if row is None else row["last_error"],
+            "last error": None if row is None or not row["last_error"] else redact(row["last_error"]),
             "last error at": None if row is None else row["last_error_at"],
             "backing off until": backoff if backoff is not None and pd.notna(backoff) and backoff > now else None,
         })

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import connect as ws_connect
 
 from pipeline.mention import Mention, parse_time
+from pipeline.redaction import redact, shown_url
 from pipeline.text import mentioned_brands
 
 from .base import Backoff, ListenerError, Page, Unavailable
@@ -223,13 +224,13 @@ def listen(source, cursor: dict | None, rules, *, connect=ws_connect, profiles: 
         except InvalidStatus as exc:
             status = exc.response.status_code
             if 400 <= status < 500 and status != 429:
-                raise ListenerError(f"source '{source.name}': Jetstream at {url} refused the connection "
+                raise ListenerError(f"source '{source.name}': Jetstream at {shown_url(url)} refused the connection "
                                     f"({status}); check the source's url") from None
             error = f"answered {status}"
         except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = redact(f"{type(exc).__name__}: {exc}", url)
         if backoff.failures >= MAX_RECONNECTS:
-            raise Unavailable(f"source '{source.name}': Jetstream at {source.url or DEFAULT_URL} failed "
+            raise Unavailable(f"source '{source.name}': Jetstream at {shown_url(source.url or DEFAULT_URL)} failed "
                               f"{MAX_RECONNECTS + 1} times in a row ({error})")
         wait = backoff.next_wait()
         log.warning("source %s: Jetstream %s; reconnecting in %.1f s from cursor %s",

@@ -30,6 +30,7 @@ from mastodon import (Mastodon, MastodonAPIError, MastodonError, MastodonNetwork
                       MastodonRatelimitError, MastodonServerError, MastodonUnauthorizedError, MastodonVersionError)
 
 from pipeline.mention import Mention
+from pipeline.redaction import redact
 from pipeline.text import mentioned_brands
 
 from .base import ListenerError, Page, RateLimited, Unavailable
@@ -177,7 +178,7 @@ def _mention(status: dict[str, Any], source) -> Mention:
 
 
 def _listener_error(source, api, exc: MastodonError, feed: str = "") -> ListenerError:
-    where = f"source '{source.name}' ({source.instance}{', ' + feed if feed else ''})"
+    where = redact(f"source '{source.name}' ({source.instance}{', ' + feed if feed else ''})")
     if isinstance(exc, MastodonRatelimitError):
         reset = getattr(api, "ratelimit_reset", None)
         wait = max(0.0, reset - time.time()) if isinstance(reset, (int, float)) else None
@@ -194,7 +195,7 @@ def _listener_error(source, api, exc: MastodonError, feed: str = "") -> Listener
     if isinstance(exc, MastodonAPIError):
         hint = f"; this instance may require {TOKEN_VARIABLE}" if _status(exc) in (401, 403, 422) else ""
         return ListenerError(f"{where}: the instance answered {_status(exc)}: {_detail(exc)}{hint}")
-    return ListenerError(f"{where}: Mastodon.py failed: {exc}")
+    return ListenerError(f"{where}: Mastodon.py failed: {redact(str(exc))}")
 
 
 def _status(exc: MastodonError) -> Any:

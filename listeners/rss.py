@@ -27,6 +27,7 @@ import requests
 import urllib3
 
 from pipeline.mention import Mention
+from pipeline.redaction import redact, shown_url
 
 from .base import ListenerError, Page, RateLimited, Unavailable, retry_after_seconds
 
@@ -50,7 +51,7 @@ def listen(source, cursor: dict | None, rules=None) -> Iterator[Page]:
         yield Page([], cursor)
         return
     body, headers = fetched
-    mentions, _ = parse_feed(body, source.url, headers)
+    mentions, _ = parse_feed(body, shown_url(source.url), headers)   # the feed's credentials stay out of mentions and logs
     yield _new_page(source, cursor, mentions, headers)
 
 
@@ -80,7 +81,7 @@ def fetch(source, cursor: Mapping[str, Any]) -> tuple[bytes, dict[str, str]] | N
         headers["If-None-Match"] = cursor["etag"]
     if cursor.get("modified"):
         headers["If-Modified-Since"] = cursor["modified"]
-    where = f"source '{source.name}': feed {source.url}"
+    where = f"source '{source.name}': feed {shown_url(source.url)}"   # errors are printed, stored and logged
     timeout = source.timeout.total_seconds()
     try:
         with requests.get(source.url, headers=headers, timeout=timeout, stream=True) as response:
@@ -92,11 +93,11 @@ def fetch(source, cursor: Mapping[str, Any]) -> tuple[bytes, dict[str, str]] | N
     except requests.Timeout:
         raise Unavailable(f"{where} timed out after {timeout:g}s") from None
     except requests.exceptions.SSLError as exc:  # a certificate or TLS mismatch: waiting will not fix it
-        raise ListenerError(f"{where} failed its TLS handshake: {exc}") from None
+        raise ListenerError(f"{where} failed its TLS handshake: {redact(str(exc), source.url)}") from None
     except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-        raise Unavailable(f"{where} could not be reached: {exc}") from None
+        raise Unavailable(f"{where} could not be reached: {redact(str(exc), source.url)}") from None
     except requests.RequestException as exc:
-        raise ListenerError(f"{where} failed: {type(exc).__name__}: {exc}") from None
+        raise ListenerError(f"{where} failed: {type(exc).__name__}: {redact(str(exc), source.url)}") from None
 
 
 def _check_status(response: requests.Response, where: str) -> None:
@@ -105,7 +106,7 @@ def _check_status(response: requests.Response, where: str) -> None:
         return
     message = f"{where} answered {status} {response.reason or ''}".rstrip()
     if response.history:
-        message += f" (redirected to {response.url})"
+        message += f" (redirected to {redact(response.url)})"
     if status == 429:
         raise RateLimited(message, retry_after_seconds(response.headers))
     if status >= 500:

@@ -85,8 +85,9 @@ def _rules_competitors(rules: Rules | None) -> dict[str, list[str]]:
 
 
 def _contains(column, name: str):
-    """A JSON list column holding `name` (the store writes these lists with json.dumps)."""
-    return column.contains(json.dumps(name, ensure_ascii=False))
+    """A JSON list column holding `name` (the store writes these lists with json.dumps). Escaped: a `%` or `_`
+    in a name is that character, not a LIKE wildcard ('A_rolia' is not 'Aerolia')."""
+    return column.contains(json.dumps(name, ensure_ascii=False), autoescape=True)
 
 
 # -- mentions, cases, alerts ----------------------------------------------------------------

@@ -309,13 +309,15 @@ def sources(db, rules_file):
     Example:
       ecoute sources --db team.db
     """
+    from .redaction import redact
+
     rules = _rules(rules_file)
     health = _store(db).health().set_index("source_name")
     for source in rules.sources:
         row = health.loc[source.name] if source.name in health.index else None
         state = "never run" if row is None else (
             f"last success {_when(row['last_success_at'])}, {int(row['items_fetched'])} items fetched"
-            + (f", last error {_when(row['last_error_at'])}: {row['last_error']}" if row["last_error"] else "")
+            + (f", last error {_when(row['last_error_at'])}: {redact(row['last_error'])}" if row["last_error"] else "")
             + (f", backing off until {row['backoff_until']:%H:%M:%S} UTC" if _pending(row["backoff_until"]) else ""))
         click.echo(f"{source.name} ({source.type}, every {source.interval}"
                    + ("" if source.enabled else ", disabled") + f"): {state}")

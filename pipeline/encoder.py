@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 
 EMBEDDED = "embedded"
+# The encoder reads max_length tokens, but the tokenizer splits the whole text first (1 MB of one word: 4 s).
+# A token is 4 characters in English and French; a text has its max_length tokens long before 16 per token.
+CHARS_PER_TOKEN = 16
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +77,7 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
+        texts = [text[:self.max_length * CHARS_PER_TOKEN] for text in texts]
         if self.session is not None:
             return self._encode_onnx_buckets(texts, batch_size, out)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))

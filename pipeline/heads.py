@@ -30,6 +30,9 @@ from pipeline import word_vectors as WV
 HEADS_DIR = Path(__file__).parent / "heads"
 N_FEATURES = 2**16
 TASKS = ("sentiment", "complaint")
+# Hashing costs about 4 features a character (one Python call each, and a 1 MB word is 4 million of them);
+# the heads were trained on tweets, and 10,000 characters say what a post is about.
+NGRAM_CHARS = 10_000
 
 
 class HeadsMismatch(RuntimeError):
@@ -60,6 +63,7 @@ class _Hasher:
         for text in texts:
             if len(self.known) > self.LIMIT:   # checked per text: training hashes whole data sets in one call
                 self.known.clear()
+            text = text[:NGRAM_CHARS]
             ids = [self._word(w) for w in self.preprocess(text).split()]
             ids.append(np.fromiter((self._gram(g) for g in self.word_ngrams(text)), dtype=np.int32))
             row = np.concatenate(ids)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import reprlib
 from datetime import time as dt_time
 from datetime import timedelta
 from pathlib import Path
@@ -23,8 +24,20 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
 from . import transparency_cues
 
 DEFAULT_RULES = "rules.yaml"
+# A few aliases can stand for billions of values ("billion laughs": 11 lines, 43 million strings, 7 s and
+# 0.7 GB to validate, 300 MB of errors); a real rules.yaml holds a few thousand at most.
+MAX_YAML_VALUES = 100_000
+MAX_PROBLEMS = 100   # listed by `rules check`; then how many more
+# An error shows a bounded picture of the value it got: a 1 MB string or a huge list is cut.
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother = 2, 4, 4, 60, 60
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def shown(value: Any) -> str:
+    """repr of a value as an error shows it: at most a line, whatever the value."""
+    return _SHOWN.repr(value)
 
 
 def parse_duration(value: Any) -> timedelta:
@@ -32,12 +45,12 @@ def parse_duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError(f"expected a duration like '30m' or '2h', got {value!r}")
+        raise ValueError(f"expected a duration like '30m' or '2h', got {shown(value)}")
     if isinstance(value, (int, float)):
         return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
+    match = _DURATION.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"expected a duration like '30m' or '2h', got {value!r}")
+        raise ValueError(f"expected a duration like '30m' or '2h', got {shown(value)}")
     return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
 
 
@@ -46,7 +59,7 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
 def _strings(value: Any) -> Any:
     if isinstance(value, str):
-        raise ValueError(f"expected a list of strings, got {value!r}")
+        raise ValueError(f"expected a list of strings, got {shown(value)}")
     return value
 
 
@@ -196,7 +209,7 @@ def _label_names(value: Any) -> Any:
     for name, ours in value.items():
         if not isinstance(name, str):
             raise ValueError(f"expected the model's label names (its config.id2label values, such as 'LABEL_0' "
-                             f"or 'Negative'; quote yes/no/true/false) as keys, got {name!r}")
+                             f"or 'Negative'; quote yes/no/true/false) as keys, got {shown(name)}")
         out[name] = {True: "yes", False: "no"}.get(ours, ours) if isinstance(ours, bool) else ours
     return out
 
@@ -302,7 +315,7 @@ class Webhook(Strict):
         if bool(self.url) == bool(self.url_env):
             raise ValueError("give either 'url' or 'url_env' (the name of an environment variable holding the URL)")
         if self.url and not self.url.lower().startswith(("https://", "http://")):
-            raise ValueError(f"'url' must start with https:// or http://, got {self.url!r}")
+            raise ValueError(f"'url' must start with https:// or http://, got {shown(self.url)}")
         return self
 
     def resolved_url(self) -> str | None:
@@ -475,6 +488,7 @@ def load_rules(path: str | os.PathLike | None = None) -> Rules:
 def parse_rules(text: str, filename: str = DEFAULT_RULES) -> Rules:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_aliases(node, filename)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -485,8 +499,45 @@ def parse_rules(text: str, filename: str = DEFAULT_RULES) -> Rules:
     try:
         return Rules.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error, node, filename) for error in exc.errors()]
+        errors = exc.errors()
+        problems = [_describe(error, node, filename) for error in errors[:MAX_PROBLEMS]]
+        if len(errors) > MAX_PROBLEMS:
+            problems.append(f"{filename}: … and {len(errors) - MAX_PROBLEMS:,} more problems")
         raise RulesError(filename, problems) from None
+
+
+def _check_aliases(root: yaml.Node | None, filename: str) -> None:
+    """Refuse a document whose aliases expand past MAX_YAML_VALUES values, or refer to themselves, naming
+    the line of the smallest part that is already too large. Counted on the composed nodes, where an alias
+    is the anchored node itself: each node is counted once, however often it is repeated."""
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node, open_nodes: set[int]) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in open_nodes:
+            raise RulesError(filename, [f"{filename}:{node.start_mark.line + 1}: an alias refers to the value "
+                                        f"that contains it"])
+        open_nodes.add(id(node))
+        children = ([part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        sizes[id(node)] = 1 + sum(size(child, open_nodes) for child in children)
+        open_nodes.discard(id(node))
+        return sizes[id(node)]
+
+    if root is None or size(root, set()) <= MAX_YAML_VALUES:
+        return
+    node = root
+    while True:   # down to the smallest part over the limit: where the aliases multiply
+        children = ([part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        larger = next((child for child in children if sizes[id(child)] > MAX_YAML_VALUES), None)
+        if larger is None:
+            break
+        node = larger
+    raise RulesError(filename, [f"{filename}:{node.start_mark.line + 1}: aliases expand to {sizes[id(root)]:,} "
+                                f"values, more than the {MAX_YAML_VALUES:,} a rules file may hold; write the "
+                                f"values out instead of repeating anchors"])
 
 
 def _describe(error: dict[str, Any], root: yaml.Node, filename: str) -> str:
@@ -504,7 +555,7 @@ def _describe(error: dict[str, Any], root: yaml.Node, filename: str) -> str:
     else:
         message = error["msg"].removeprefix("Value error, ")
         if "input" in error and error["type"] not in ("value_error",) and "got" not in message:
-            message += f", got {error['input']!r}"
+            message += f", got {shown(error['input'])}"
     return f"{filename}:{line} {field}: {message}"
 
 

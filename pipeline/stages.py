@@ -16,14 +16,14 @@ from typing import Callable
 
 import numpy as np
 
-from .heads import Heads, load_heads
-from .encoder import Encoder, load_encoder
+from .heads import NGRAM_CHARS, Heads, load_heads
+from .encoder import CHARS_PER_TOKEN, Encoder, load_encoder
 from .intents import ExtraHeads, load_extra_heads
 from .mention import Labels, Mention
 from .rules import Rules
 from .task_models import TaskClassifier, load_task_models
-from .transparency import find_risks
-from .text import author_is, detect_language, detect_languages, mentioned_brands, mentioned_competitors, normalise
+from .transparency import CUE_CHARS, find_risks
+from .text import DETECTION_CHARS, MODEL_TEXT_CHARS, author_is, detect_language, detect_languages, mentioned_brands, mentioned_competitors, normalise
 
 log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at", "url",
@@ -57,6 +57,14 @@ class Models:
         parts = [f"{self.heads.card.get('model', 'heads')}+{self.encoder.name}"] if self.uses_heads else []
         parts += [f"{task}:{model.name}" for task, (model, _) in self.tasks.items()]
         return "+".join(parts + ([f"intent:{self.intents.name}"] if self.intents else []))
+
+
+def reading_limits(max_length: int) -> str:
+    """What each stage reads of a long post, for the model cards (`ecoute train` and `train-intents` write it)."""
+    return (f"Reads at most: language detection, the first {DETECTION_CHARS:,} letters of a post; the models, its "
+            f"first {MODEL_TEXT_CHARS:,} characters (the encoder {max_length} tokens of at most "
+            f"{max_length * CHARS_PER_TOKEN:,} characters, the n-grams {NGRAM_CHARS:,} characters); transparency "
+            f"cues, its first {CUE_CHARS:,} characters; brands are matched in the whole post.")
 
 
 def load_models(rules: Rules) -> Models:

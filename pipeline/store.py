@@ -616,7 +616,8 @@ class Store:
         if not include_snoozed:
             query = query.where(sa.or_(queue_items.c.snoozed_until.is_(None), queue_items.c.snoozed_until <= now))
         if brand:
-            query = query.where(classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False)))
+            query = query.where(classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False),
+                                                                  autoescape=True))
         for column, value in ((mentions.c.source, source), (classifications.c.lang, lang),
                               (classifications.c.intent, intent), (classifications.c.category, category)):
             if value:
@@ -661,7 +662,7 @@ class Store:
                 if brand:
                     pick = pick.where(queue_items.c.mention_key.in_(
                         sa.select(classifications.c.mention_key).where(
-                            classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False)))))
+                            classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False), autoescape=True))))
                 if self.engine.dialect.name == "postgresql":
                     pick = pick.with_for_update(skip_locked=True)
                 item_id = c.scalar(pick)
@@ -928,7 +929,10 @@ class Store:
 
     def record_health(self, source_name: str, items: int = 0, error: str | None = None,
                       backoff_until: datetime | None = None) -> None:
-        """After one listener cycle: success (error None) or the error and when to try again."""
+        """After one listener cycle: success (error None) or the error and when to try again (without the
+        passwords and tokens of any URL in it)."""
+        from .redaction import redact
+
         now = utcnow()
         with self.engine.begin() as c:
             row = c.execute(sa.select(source_health).where(source_health.c.source_name == source_name)).first()
@@ -937,7 +941,7 @@ class Store:
             if error is None:
                 values["last_success_at"] = now
             else:
-                values.update(last_error_at=now, last_error=error[:2000])
+                values.update(last_error_at=now, last_error=redact(error)[:2000])
             if row:
                 c.execute(source_health.update().where(source_health.c.source_name == source_name).values(**values))
             else:

@@ -12,6 +12,10 @@ from .rules import Brand
 URL = re.compile(r"https?://[^\s<>\"']+|www\.[^\s<>\"']+", re.IGNORECASE)
 HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_\.]{1,30})")
 SPACES = re.compile(r"\s+")
+# What each step reads of a post: a post is hostile input, and a 1 MB one without a space took 14 minutes
+# to classify. A cap never shortens a normal post (tweets, toots, most Reddit bodies); README, "The model".
+DETECTION_CHARS = 1_000   # lingua's time grows with the square of a word's length; a language shows long before
+MODEL_TEXT_CHARS = 10_000  # the encoder reads 128 tokens (about 600 characters) and the n-grams 10,000 characters
 
 
 def domain_of(url: str) -> str:
@@ -20,13 +24,13 @@ def domain_of(url: str) -> str:
 
 
 def normalise(text: str, keep_handles: frozenset[str] = frozenset()) -> str:
-    """Text as the model should read it.
+    """Text as the model should read it: of its first MODEL_TEXT_CHARS characters.
 
     URLs become their domain (a link to the brand's own site is meaningful, the path is not),
     handles become @user unless they are a watched account, emoji become words
     (":pouting_face:" -> "pouting face") so an encoder with an English vocabulary still sees them.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", text[:MODEL_TEXT_CHARS])   # an emoji is a word: 30 µs each
     text = URL.sub(lambda m: f" {domain_of(m.group(0))} ", text)
     text = HANDLE.sub(lambda m: m.group(0) if m.group(0).lower() in keep_handles else "@user", text)
     if not _emoji_chars().isdisjoint(text):  # most posts, French accents included, skip the emoji scan
@@ -59,8 +63,9 @@ NOT_LETTERS = re.compile(r"[#\W\d_]+")
 
 
 def _letters(text: str) -> str:
-    """What the detector reads: the words, without links, handles, digits or punctuation."""
-    return NOT_LETTERS.sub(" ", URL.sub(" ", HANDLE.sub(" ", text))).strip()
+    """What the detector reads: the words, without links, handles, digits or punctuation, at most
+    DETECTION_CHARS of them."""
+    return NOT_LETTERS.sub(" ", URL.sub(" ", HANDLE.sub(" ", text))).strip()[:DETECTION_CHARS]
 
 
 def _code(language) -> str:
@@ -86,11 +91,12 @@ def detect_languages(texts: list[str]) -> list[str]:
 
 
 def _fold(text: str) -> str:
-    """Lower case without accents, so 'Aérolia' and 'aerolia' meet."""
+    """Lower case without accents and without invisible format characters, so 'Aérolia', 'aerolia' and
+    'Aer\u200bolia' meet: a zero-width space, joiner, soft hyphen or BOM inside a name hid it from matching."""
     if text.isascii():
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -131,3 +137,14 @@ def author_is(author: str | None, accounts: list[str]) -> bool:
 def safe_url(url: object) -> str | None:
     """The URL when it is http(s), else None: a post's link is shown or followed only then."""
     return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None
+
+
+SHOWN_CHARS = 2_000   # a queue card shows this much of a post: a 1 MB post would stall the agent's browser
+CASE_CHARS = 20_000   # the case page shows more (a long blog post whole), still never a megabyte
+
+
+def shown_text(text: str, limit: int = SHOWN_CHARS) -> str:
+    """The text as a card shows it: its first `limit` characters, then how many more there are."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"

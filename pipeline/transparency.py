@@ -52,6 +52,10 @@ NEGATIONS = {"not", "no", "never", "t", "pas", "jamais", "aucun", "aucune", "non
 # after reading the misses of tests/data/transparency_mentions.jsonl at 5 (README, "Transparency risks").
 PROXIMITY = 10
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+# The cues read a post's first CUE_CHARS characters: some checks look back over the text before each match
+# (a promo code's word before, a negation before a disclosure), so their time grows with the square of the
+# length (1 MB of "use my code CAMI20": over 10 minutes). Brands are still found in the whole post.
+CUE_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,7 @@ class Risk:
 class Post:
     """What the detector reads of one row."""
     key: str
-    text: str              # title and body
+    text: str              # title and body, their first CUE_CHARS characters
     folded: str            # lower case, no accents
     url: str | None
     author: str | None
@@ -122,7 +126,8 @@ def _post(row: dict, index: int | str, rules: Rules) -> Post:
     own = tuple(own) if own is not None else tuple(mentioned_brands(full, rules.brands))
     followers = _value(row, "author_followers")
     return Post(
-        key=str(_value(row, "key") or _value(row, "id") or index), text=full, folded=_fold(full),
+        key=str(_value(row, "key") or _value(row, "id") or index), text=full[:CUE_CHARS],
+        folded=_fold(full[:CUE_CHARS]),
         url=_value(row, "url"), author=author, followers=int(followers) if followers is not None else None,
         author_created_at=_time(row, "author_created_at"), created_at=_time(row, "created_at"),
         brands=own + tuple(c for c in mentioned_competitors(full, rules.brands) if c not in own),
@@ -204,13 +209,14 @@ def promo_codes(text: str) -> list[str]:
     """Upper-case codes after 'code' or 'coupon' ('code CHLOE15'), or after 'use', 'with', 'avec'… when the post
     offers a discount ('-20 % avec ELSA20'); not booking or error codes."""
     codes = []
+    deal = functools.cache(lambda: bool(DEAL.search(_fold(text))))   # read once, not once per 'use'
     for lead in CODE_LEAD.finditer(text):
         before = text[:lead.start()].split()
         if before and before[-1].strip(".,:;!?").lower() in NOT_PROMO_CODES:
             continue
         code = _code_after(text[lead.end():].split()[:4])
         verb = lead.group(1).lower() not in ("code", "coupon")
-        if code and (not verb or DEAL.search(_fold(text))) and code not in codes:
+        if code and (not verb or deal()) and code not in codes:
             codes.append(code)
     return codes
 

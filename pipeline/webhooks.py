@@ -21,6 +21,7 @@ import requests
 from listeners.base import Backoff, retry_after_seconds
 
 from . import store_alerts
+from .redaction import redact
 from .rules import Alerts, Webhook
 from .store import Store, utcnow
 
@@ -76,7 +77,7 @@ def post(url: str, body: dict, attempts: int, backoff: float, timeout: float,
         try:
             response = requests.post(url, json=body, timeout=timeout, headers={"User-Agent": USER_AGENT})
         except requests.RequestException as exc:
-            error = _redact(f"{type(exc).__name__}: {exc}", url)
+            error = redact(f"{type(exc).__name__}: {exc}", url, secret_path=True)
         else:
             if response.status_code < 300:
                 return attempt, None
@@ -89,15 +90,6 @@ def post(url: str, body: dict, attempts: int, backoff: float, timeout: float,
             log.warning("webhook %s: %s; retrying in %.1f s", urlsplit(url).hostname, error, seconds)
             sleep(seconds)
     return attempts, error
-
-
-def _redact(message: str, url: str) -> str:
-    """Webhook URLs carry their secret in the path or query (Slack: /services/T…/B…/token)."""
-    parts = urlsplit(url)
-    for secret in (parts.query, parts.path):
-        if len(secret) > 1:
-            message = message.replace(secret, "/…")
-    return message
 
 
 def deliver(store: Store, cfg: Alerts, sleep: Callable[[float], None] = time.sleep) -> list[Delivery]:

@@ -118,3 +118,44 @@ def test_alerts_page_lists_alerts_with_reasons_and_risks_as_plain_text(filled_db
     assert list(risks["text"]) == [HOSTILE] and list(risks["risks"]) == ["undisclosed promotion"]
     assert list(risks["why"]) == ["promo code CAMI20, no disclosure marker"]
     assert not any("evil.example" in m.value or "onerror" in m.value for m in at.markdown)
+
+
+def test_a_huge_post_shows_its_start_and_how_much_more_there_is(filled_db):
+    from pipeline.mention import Labels, Mention
+
+    huge = "@aerolia " + "x" * 1_000_000
+    store = Store(filled_db)
+    store.save_mentions([Mention("twitter", "99", huge, author="@big")])
+    store.save_labels([Labels("twitter:99", "en", True, ("Aerolia",), "negative", 0.8, True, 0.9, "complaint", True,
+                              95, model="test")], sla=3600)
+    shown = [t for t in texts(app()) if t.startswith("@aerolia xxx")]
+    assert shown == [huge[:2000] + f"… ({len(huge) - 2000:,} more characters)"]
+
+
+def test_sources_page_never_shows_a_feed_password_stored_before_redaction(filled_db):
+    import pipeline.store as S
+
+    Store(filled_db).record_health("demo-import", items=1)
+    with Store(filled_db).engine.begin() as conn:      # as an older version stored it
+        conn.execute(S.source_health.update().values(
+            last_error="feed https://ana:hunter2secret@news.example/feed?token=abc123 answered 500"))
+    at = AppTest.from_function(sources_script, default_timeout=60).run()
+    shown = at.dataframe[0].value.set_index("source").loc["demo-import", "last error"]
+    assert "hunter2secret" not in shown and "abc123" not in shown and "news.example" in shown
+
+
+def test_the_case_page_shows_a_huge_post_cut_with_how_much_more_there_is(filled_db):
+    from pipeline.mention import Labels, Mention
+    from pipeline.text import CASE_CHARS
+    from tests.dashboard.test_desk_pages import case_script
+
+    huge = "@aerolia " + "y" * 1_000_000
+    store = Store(filled_db)
+    store.save_mentions([Mention("twitter", "99", huge, author="@big")])
+    store.save_labels([Labels("twitter:99", "en", True, ("Aerolia",), "negative", 0.8, True, 0.9, "complaint", True,
+                              99, model="test")], sla=3600)
+    at = AppTest.from_function(case_script, default_timeout=60)
+    at.query_params["case"] = str(int(store.queue().set_index("key").loc["twitter:99", "id"]))
+    at.run()
+    shown = [t for t in texts(at) if t.startswith("@aerolia yyy")]
+    assert shown == [huge[:CASE_CHARS] + f"… ({len(huge) - CASE_CHARS:,} more characters)"]

@@ -73,3 +73,31 @@ def test_listen_once_stores_the_recorded_reddit_search_once(tmp_path, shared_fix
         assert rows["url"].str.startswith("https://www.reddit.com/r/").all()
         second = listen_once(db, rules)
     assert Store(db).count("mentions") == 6 and "reddit: 0 fetched, 0 new" in second.output
+
+
+@pytest.mark.parametrize("where", ["missing feed", "closed port"])
+def test_a_failing_feed_never_shows_its_password_or_token(tmp_path, server, where, caplog):  # noqa: F811
+    secrets = ("hunter2-secret", "tok-9f8e7d6c5b4a")
+    port = server.server_port if where == "missing feed" else 1   # nothing listens on port 1
+    url = f"http://reader:{secrets[0]}@127.0.0.1:{port}/feed.rss?format=rss&token={secrets[1]}"
+    db, rules = str(tmp_path / "listen.db"), write_rules(tmp_path, f"{{name: news, type: rss, url: '{url}'}}")
+    listened = CliRunner().invoke(main, ["listen", "--once", "--no-classify", "--db", db, "--rules", rules])
+    health = Store(db).health()
+    shown = CliRunner().invoke(main, ["sources", "--db", db, "--rules", rules])
+    assert listened.exit_code == 1 and "news" in listened.output
+    assert "127.0.0.1" in health.loc[0, "last_error"] and "last error" in shown.output
+    for secret in secrets:
+        for name, text in [("listen", listened.output), ("health", health.to_csv()), ("sources", shown.output),
+                           ("log", caplog.text)]:
+            assert secret not in text, (name, text)
+
+
+def test_errors_stored_before_are_not_shown_with_their_password(tmp_path):
+    db, rules = str(tmp_path / "listen.db"), write_rules(tmp_path, "{name: news, type: rss, url: 'https://h/f'}")
+    store = Store(db)
+    store.record_health("news", error="feed https://reader:hunter2@h/f?token=abcdef123 answered 500")
+    assert "hunter2" not in store.health().loc[0, "last_error"]
+    with store.engine.begin() as c:   # as an older version stored it
+        c.exec_driver_sql("UPDATE source_health SET last_error = 'feed https://reader:hunter2@h/f?token=abc answered 500'")
+    shown = CliRunner().invoke(main, ["sources", "--db", db, "--rules", rules]).output
+    assert "hunter2" not in shown and "token=abc" not in shown and "feed https://h/f?token=… answered 500" in shown

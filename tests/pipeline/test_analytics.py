@@ -131,6 +131,15 @@ def test_mentions_has_one_typed_row_per_stored_mention_with_its_labels(known):
     assert "raw" not in frame and "raw" in analytics.mentions(db=known, raw=True)
 
 
+def test_a_brand_filter_matches_the_name_exactly_never_as_a_pattern(known):
+    assert len(analytics.mentions(brand="Aerolia", db=known)) > 0
+    for pattern in ("A_rolia", "Aero%", "%", "_"):
+        assert analytics.mentions(brand=pattern, db=known).empty, pattern
+        assert analytics.cases(db=known, brand=pattern).empty, pattern
+        assert analytics.daily(db=known, brand=pattern, competitors={}).empty, pattern
+    assert analytics.mentions(competitor="Sky_ordic", db=known).empty
+
+
 def test_mentions_filters(known):
     assert set(analytics.mentions(brand="Lumelle", db=known)["key"]) == {"mastodon:7", "mastodon:8"}
     assert set(analytics.mentions(competitor="SkyNordic", db=known)["key"]) == {"twitter:4", "twitter:5"}

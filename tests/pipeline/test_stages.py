@@ -78,3 +78,75 @@ def test_transparency_risks_reach_the_labels_with_their_reasons(ctx):
     assert any(r.startswith("deception accusation: ") for r in accusation.reasons)
     assert disclosed.transparency == ()
     assert accusation.priority > disclosed.priority
+
+
+class _Reads:
+    """Wraps a function that reads text: records the longest text it was given, and answers `refuse` for a
+    text over `cap` without reading it (uncapped, a 1 MB post would take minutes before the test failed)."""
+
+    def __init__(self, fn, cap, refuse, arg=0):
+        self.fn, self.cap, self.refuse, self.arg, self.longest = fn, cap, refuse, arg, 0
+
+    def __call__(self, *args, **kwargs):
+        given = args[self.arg]
+        lengths = [len(given)] if isinstance(given, str) else [len(t) for t in given]
+        self.longest = max([self.longest, *lengths])
+        if max(lengths, default=0) > self.cap:
+            return self.refuse(*args, **kwargs)
+        return self.fn(*args, **kwargs)
+
+    def __getattr__(self, name):   # a tokenizer's pad_token_id and the like
+        return getattr(self.fn, name)
+
+
+def test_each_stage_reads_at_most_its_cap_of_a_one_megabyte_post(ctx, monkeypatch):
+    import pipeline.encoder as encoder
+    import pipeline.heads as heads
+    import pipeline.text as text
+    import pipeline.transparency as transparency
+
+    detector, tokenizer = text._detector(), ctx.models.encoder.tokenizer
+    reads = {
+        "detection": _Reads(detector.detect_languages_in_parallel_of, text.DETECTION_CHARS,
+                            lambda ts: [None] * len(ts)),
+        "tokenizer": _Reads(tokenizer, ctx.models.encoder.max_length * encoder.CHARS_PER_TOKEN,
+                            lambda texts, **options: tokenizer([" "] * len(texts), **options)),
+        "n-grams": _Reads(heads._hasher(None).word_ngrams, heads.NGRAM_CHARS, lambda t: []),
+        "promo codes": _Reads(transparency.promo_codes, transparency.CUE_CHARS, lambda t: []),
+        "accusations": _Reads(transparency.accused_pair, transparency.CUE_CHARS, lambda t, c: None),
+    }
+    monkeypatch.setattr(text, "_detector", lambda: type("D", (), {"detect_languages_in_parallel_of": reads["detection"]}))
+    monkeypatch.setattr(ctx.models.encoder, "tokenizer", reads["tokenizer"])
+    monkeypatch.setattr(heads._hasher(None), "word_ngrams", reads["n-grams"])
+    monkeypatch.setattr(transparency, "promo_codes", reads["promo codes"])
+    monkeypatch.setattr(transparency, "accused_pair", reads["accusations"])
+    heads._recent_counts.clear(), heads._recent_tfidf.clear()
+
+    huge = "x" * 1_000_000 + " Aerolia"   # brands are still found in the whole post
+    flood = "Lumelle: use my code CAMI20 and their reviews are fake " * 20_000
+    big, promo, small = label([m(91, huge), m(92, flood, author="@cami"), m(93, "Aerolia lost my bag")], ctx)
+    assert {name: (wrapped.longest, wrapped.cap) for name, wrapped in reads.items()
+            if not 0 < wrapped.longest <= wrapped.cap} == {}   # each read the post, and at most its cap
+    assert (big.error, big.brands) == (None, ("Aerolia",))
+    assert (promo.error, promo.brands) == (None, ("Lumelle",))
+    assert promo.transparency == ("undisclosed_promotion", "deception_accusation")
+    assert (small.error, small.lang, small.brands) == (None, "en", ("Aerolia",))
+
+
+def test_the_models_read_a_huge_post_from_its_start():
+    from pipeline.text import MODEL_TEXT_CHARS, normalise
+
+    assert normalise("Aerolia lost my bag " + "😡" * 1_000_000).startswith("Aerolia lost my bag enraged face")
+    assert len(normalise("x" * 1_000_000)) == MODEL_TEXT_CHARS
+
+
+def test_the_model_cards_say_how_much_of_a_post_each_stage_reads():
+    import json
+
+    from pipeline.stages import reading_limits
+    from tests.conftest import ROOT
+
+    for card in ("pipeline/heads/card.json", "pipeline/heads_extra/card.json"):
+        limits = json.loads((ROOT / card).read_text(encoding="utf-8"))["limits"]
+        assert limits.endswith(reading_limits(128)), card
+    assert "the first 1,000 letters" in reading_limits(128) and "2,048 characters" in reading_limits(128)

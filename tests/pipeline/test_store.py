@@ -169,3 +169,11 @@ def test_a_store_error_never_repeats_the_post_text(store):
         with store.engine.begin() as conn:   # one key twice: the refused statement carries post text
             conn.execute(S.mentions.insert(), [row, row])
     assert "secret words" not in str(caught.value) and "hidden" in str(caught.value)
+
+
+def test_a_queue_brand_filter_is_a_name_never_a_pattern(store):
+    m = mention(1)
+    queued(store, m)                                       # labelled Aerolia
+    assert list(store.queue(brand="Aerolia")["key"]) == [m.key]
+    assert store.queue(brand="A_rolia").empty and store.queue(brand="%").empty
+    assert store.claim_next("ana", brand="Aer%") is None

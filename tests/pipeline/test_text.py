@@ -26,6 +26,14 @@ def test_brand_keywords_ignore_case_and_accents(rules):
     assert mentioned_brands("aerolians are a band", rules.brands) == []
 
 
+def test_an_invisible_character_inside_a_brand_name_does_not_hide_it(rules):
+    for invisible in ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e"):
+        assert mentioned_brands(f"Aer{invisible}olia lost my bag", rules.brands) == ["Aerolia"], repr(invisible)
+        assert mentioned_competitors(f"Sky{invisible}Nordic is cheaper", rules.brands) == ["SkyNordic"]
+    assert mentioned_brands("Flew to Aerolia\u200b Park", rules.brands) == []   # the exclusion too
+    assert mentioned_brands("Aerolia\u200bns are a band", rules.brands) == []
+
+
 def test_a_mention_matching_only_an_exclusion_is_not_relevant(rules):
     assert mentioned_brands("New flats at Aerolia Park, lovely playground", rules.brands) == []
     assert mentioned_brands("Les Lumelle en concert ce soir !", rules.brands) == []
