@@ -263,7 +263,7 @@ class QueueConflict(Exception):
 
 # what a driver raises for a value it cannot send (a number too large for SQLite, a string the
 # encoding refuses) besides SQLAlchemy's own wrapped errors
-REFUSALS = (sa.exc.SQLAlchemyError, OverflowError, ValueError, TypeError)
+REFUSALS = (sa.exc.DataError, sa.exc.IntegrityError, OverflowError, ValueError, TypeError)   # never a lock or a timeout: those are retried
 
 
 class Refused(Exception):
@@ -1001,7 +1001,7 @@ def _mention_row(m: Mention) -> dict:
         "author_followers": m.author_followers, "author_created_at": _naive(m.author_created_at),
         "created_at": _naive(m.created_at), "title": m.title, "text": m.text, "lang": m.lang,
         "parent_id": m.parent_id, "thread_id": m.thread_id,
-        "raw": json.dumps(m.raw, ensure_ascii=False, default=str), "fetched_at": utcnow(),
+        "raw": json.dumps(m.raw, ensure_ascii=True, default=str), "fetched_at": utcnow(),
     }
 
 
