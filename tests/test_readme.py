@@ -1,11 +1,11 @@
-"""A command, flag or rules.yaml key that users cannot find in the README does not exist for them."""
+"""A command, flag or rules.yaml key that users cannot find in the README or its manual (docs/) does not exist for them."""
 import click
 
 from pipeline.cli import main
 from pipeline.rules import Rules
 from tests.conftest import ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+README = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "README.md", ROOT / "docs" / "manual.md"))
 
 
 def commands(group: click.Group, prefix: str = "ecoute"):
