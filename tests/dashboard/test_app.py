@@ -120,14 +120,20 @@ def test_alerts_page_lists_alerts_with_reasons_and_risks_as_plain_text(filled_db
     assert not any("evil.example" in m.value or "onerror" in m.value for m in at.markdown)
 
 
-def test_a_huge_post_shows_its_start_and_how_much_more_there_is(filled_db):
+def queue_huge_post(db: str, letter: str, priority: int) -> tuple[Store, str]:
+    """A 1 MB complaint about Aerolia, classified and queued as twitter:99."""
     from pipeline.mention import Labels, Mention
 
-    huge = "@aerolia " + "x" * 1_000_000
-    store = Store(filled_db)
+    huge = "@aerolia " + letter * 1_000_000
+    store = Store(db)
     store.save_mentions([Mention("twitter", "99", huge, author="@big")])
     store.save_labels([Labels("twitter:99", "en", True, ("Aerolia",), "negative", 0.8, True, 0.9, "complaint", True,
-                              95, model="test")], sla=3600)
+                              priority, model="test")], sla=3600)
+    return store, huge
+
+
+def test_a_huge_post_shows_its_start_and_how_much_more_there_is(filled_db):
+    _, huge = queue_huge_post(filled_db, "x", 95)
     shown = [t for t in texts(app()) if t.startswith("@aerolia xxx")]
     assert shown == [huge[:2000] + f"… ({len(huge) - 2000:,} more characters)"]
 
@@ -145,15 +151,10 @@ def test_sources_page_never_shows_a_feed_password_stored_before_redaction(filled
 
 
 def test_the_case_page_shows_a_huge_post_cut_with_how_much_more_there_is(filled_db):
-    from pipeline.mention import Labels, Mention
     from pipeline.text import CASE_CHARS
     from tests.dashboard.test_desk_pages import case_script
 
-    huge = "@aerolia " + "y" * 1_000_000
-    store = Store(filled_db)
-    store.save_mentions([Mention("twitter", "99", huge, author="@big")])
-    store.save_labels([Labels("twitter:99", "en", True, ("Aerolia",), "negative", 0.8, True, 0.9, "complaint", True,
-                              99, model="test")], sla=3600)
+    store, huge = queue_huge_post(filled_db, "y", 99)
     at = AppTest.from_function(case_script, default_timeout=60)
     at.query_params["case"] = str(int(store.queue().set_index("key").loc["twitter:99", "id"]))
     at.run()
