@@ -208,6 +208,9 @@ class Labels:
     reasons: tuple[str, ...] = ()
     model: str = ""
     error: str | None = None
+    emotion: str | None = None           # anger, joy, optimism or sadness; None when the heads have no emotion task
+    emotion_score: float | None = None   # that emotion's probability
+    irony_score: float | None = None     # probability of irony; None when the heads have no irony task
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

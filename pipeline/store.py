@@ -76,6 +76,9 @@ classifications = sa.Table(
     sa.Column("reasons", sa.Text, nullable=False),         # JSON list
     sa.Column("error", sa.Text),
     sa.Column("classified_at", sa.DateTime, nullable=False),
+    sa.Column("emotion", sa.String(20)),                   # None: the heads had no emotion task (0010)
+    sa.Column("emotion_score", sa.Float),
+    sa.Column("irony_score", sa.Float),                    # None: the heads had no irony task
 )
 
 queue_items = sa.Table(
@@ -239,6 +242,17 @@ def _tombstones(conn: Connection) -> None:
     conn.execute(tombstones.insert().from_select(["key", "at", "kind"], deleted))
 
 
+EMOTION_IRONY_COLUMNS = {"emotion": "VARCHAR(20)", "emotion_score": "FLOAT", "irony_score": "FLOAT"}
+
+
+def _emotion_irony(conn: Connection) -> None:
+    """Emotion, its probability and the irony probability on classifications (a fresh database has them)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("classifications")}
+    for column, kind in EMOTION_IRONY_COLUMNS.items():
+        if column not in have:
+            conn.execute(sa.text(f"ALTER TABLE classifications ADD COLUMN {column} {kind}"))
+
+
 def _sign_in_throttle(conn: Connection) -> None:
     """Failed sign-in counts and users' session generation (their SQL: pipeline/users.py)."""
     from .users import create_throttle_tables
@@ -246,11 +260,12 @@ def _sign_in_throttle(conn: Connection) -> None:
     create_throttle_tables(conn)
 
 
-# The named steps, in the order they run; Alembic revisions 0001–0009 (pipeline/migrations) call them.
+# The named steps, in the order they run; Alembic revisions 0001–0010 (pipeline/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
               ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
               ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes),
-              ("0008_tombstones", _tombstones), ("0009_sign_in_throttle", _sign_in_throttle))
+              ("0008_tombstones", _tombstones), ("0009_sign_in_throttle", _sign_in_throttle),
+              ("0010_emotion_irony", _emotion_irony))
 
 
 def steps() -> dict:
@@ -1027,4 +1042,5 @@ def _labels_row(lab: Labels, now: datetime) -> dict:
         "severity": lab.severity, "needs_response": lab.needs_response,
         "priority": lab.priority, "transparency": json.dumps(data["transparency"]),
         "reasons": json.dumps(data["reasons"], ensure_ascii=False), "error": lab.error, "classified_at": now,
+        "emotion": lab.emotion, "emotion_score": lab.emotion_score, "irony_score": lab.irony_score,
     }
