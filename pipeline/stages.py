@@ -32,6 +32,9 @@ SENTIMENTS = ("negative", "neutral", "positive")
 TRANSPARENCY_COLUMNS = ("key", "text", "title", "url", "author", "author_followers", "author_created_at",
                         "created_at", "brands", "official", "sentiment")
 HEAD_TASKS = ("sentiment", "complaint")   # what the trained heads predict; `models.tasks` may replace each
+OPTIONAL_HEAD_TASKS = ("emotion", "irony")  # read when the loaded heads have them (classes: TweetEval's order)
+IRONY_THRESHOLD = 0.5            # below it, irony changes nothing
+IRONY_COMPLAINT_WEIGHT = 0.5     # how much an ironic post counts as evidence of a complaint (see `read_irony`)
 Batch = dict[str, list]   # column → one value per mention, in batch order
 QUESTION_START = re.compile(
     r"^\s*(how|what|when|where|why|who|which|does|do|did|is|are|can|could|will|would|should|has|have|anyone|"
@@ -50,7 +53,8 @@ class Models:
 
     @property
     def uses_heads(self) -> bool:
-        return any(task not in self.tasks for task in HEAD_TASKS)
+        return (any(task not in self.tasks for task in HEAD_TASKS)
+                or any(task in self.heads.heads for task in OPTIONAL_HEAD_TASKS))
 
     @property
     def name(self) -> str:
@@ -164,7 +168,9 @@ def match_brands(batch: Batch, ctx: Context) -> Batch:
 def classify(batch: Batch, ctx: Context) -> Batch:
     """Sentiment and complaint from the encoder and the trained heads, in one encoding pass, or from
     a task's own model where `models.tasks` configures one. A mention in a language with a head of its
-    own for a task (French sentiment) is scored by that head."""
+    own for a task (French sentiment) is scored by that head. When the heads have them, the emotion
+    head names the most likely emotion, and the irony head's probability can turn praise into
+    negative sentiment and a likelier complaint (`read_irony`); without them those columns are None."""
     texts = [t or " " for t in batch["clean_text"]]
     langs = batch["lang"]
     models = ctx.models
@@ -178,6 +184,12 @@ def classify(batch: Batch, ctx: Context) -> Batch:
 
     sentiment = predict("sentiment")
     complaint = predict("complaint")[:, 1]
+    irony = _optional_head(models, "irony", embeddings, texts, langs)
+    if irony is not None:   # classes (no, yes) as complaint's; rounded as stored, so the reason agrees
+        irony = irony[0][:, 1].astype(np.float64).round(4)
+        sentiment, complaint = read_irony(sentiment, complaint, irony)
+    batch["irony_score"] = _rounded(irony, len(texts))
+    batch.update(_emotions(_optional_head(models, "emotion", embeddings, texts, langs), len(texts)))
     if embeddings is not None:
         batch["embedding"] = list(embeddings)
     best = sentiment.argmax(axis=1)
@@ -187,6 +199,49 @@ def classify(batch: Batch, ctx: Context) -> Batch:
     batch["complaint_score"] = complaint.astype(np.float64).round(4).tolist()
     batch["complaint"] = (complaint >= 0.5).tolist()
     return batch
+
+
+def _optional_head(models: Models, task: str, embeddings: np.ndarray | None, texts: list[str],
+                   langs: list) -> tuple[np.ndarray, list] | None:
+    """A task the heads may have (emotion, irony): its class probabilities and class names, or None."""
+    head = models.heads.heads.get(task)
+    if head is None or embeddings is None:
+        return None
+    return models.heads.predict(task, embeddings, texts, langs), list(head.classes)
+
+
+def _rounded(scores: np.ndarray | None, size: int) -> list:
+    return [None] * size if scores is None else np.asarray(scores, dtype=np.float64).round(4).tolist()
+
+
+def _emotions(found: tuple[np.ndarray, list] | None, size: int) -> Batch:
+    """The most likely emotion and its probability per mention; None for each without an emotion head."""
+    if found is None:
+        return {"emotion": [None] * size, "emotion_score": [None] * size}
+    proba, classes = found
+    best = proba.argmax(axis=1)
+    return {"emotion": [classes[i] for i in best], "emotion_score": _rounded(proba[np.arange(size), best], size)}
+
+
+def read_irony(sentiment: np.ndarray, complaint: np.ndarray, irony: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sentiment probabilities and complaint scores once irony is taken into account.
+
+    Sarcasm ("Great, another 3-hour delay. Thanks Aerolia!") praises in its words and complains in its
+    meaning: the sentiment head reads it as positive and the complaint head as praise. Where the irony
+    probability p is at least IRONY_THRESHOLD, the share p of the positive probability moves to negative
+    (positive × (1 − p) stays), and the complaint score c becomes 1 − (1 − c)(1 − p × IRONY_COMPLAINT_WEIGHT):
+    irony is counted as independent, half-sure evidence of a complaint (at p = 1, c = 0 becomes 0.5).
+    Below the threshold nothing changes.
+    """
+    ironic = irony >= IRONY_THRESHOLD
+    p = np.where(ironic, irony, 0.0)
+    sentiment = np.array(sentiment, dtype=np.float64)
+    moved = sentiment[:, 2] * p
+    sentiment[:, 2] -= moved
+    sentiment[:, 0] += moved
+    sentiment /= sentiment.sum(axis=1, keepdims=True)
+    raised = 1 - (1 - complaint) * (1 - p * IRONY_COMPLAINT_WEIGHT)
+    return sentiment, np.where(ironic, raised, complaint)
 
 
 def is_question(text: str) -> bool:
@@ -274,6 +329,11 @@ def _followers(n: float) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.0f}k" if n >= 1e3 else f"{int(n)}")
 
 
+def _irony_reason(irony: float | None) -> str | None:
+    """'ironic 0.81' when irony changed the labels (see `read_irony`); it adds no weight of its own."""
+    return f"ironic {irony:.2f}" if irony is not None and irony >= IRONY_THRESHOLD else None
+
+
 def score_priority(batch: Batch, ctx: Context) -> Batch:
     """0–100 from the weights in rules.yaml `queue.weights`: complaint likelihood, negativity, a question
     waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`."""
@@ -290,6 +350,7 @@ def score_priority(batch: Batch, ctx: Context) -> Batch:
             (w.complaint * row["complaint_score"], f"complaint {row['complaint_score']:.2f}" if row["complaint"] else None),
             (w.negative * row["negative_score"], f"negative {row['negative_score']:.2f}"
              if row["sentiment"] == "negative" else None),
+            (0, _irony_reason(row.get("irony_score"))),
             (w.question if row["intent"] == "question" else 0, "question" if row["intent"] == "question" else None),
             (getattr(w.severity, severity, 0) if severity else 0,
              f"severity {severity.replace('_', ' ')}" if severity and severity != "no_explicit_reproach" else None),
@@ -311,14 +372,15 @@ STAGES: tuple[Stage, ...] = (
     Stage("detect_lang", detect_lang, ("text", "lang"), ("lang",)),
     Stage("match_brands", match_brands, ("text", "title", "author"), ("brands", "competitors", "relevant", "official")),
     Stage("classify", classify, ("clean_text", "lang"),
-          ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score")),
+          ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score", "emotion",
+           "emotion_score", "irony_score")),
     Stage("infer_intent", infer_intent, ("text", "clean_text", "complaint", "complaint_score", "sentiment",
                                          "sentiment_score"), ("intent", "category", "severity")),
     Stage("flag_transparency", flag_transparency, TRANSPARENCY_COLUMNS, ("transparency", "risk_reasons")),
     Stage("decide_response", decide_response, ("relevant", "official", "intent", "transparency"), ("needs_response",)),
     Stage("score_priority", score_priority,
           ("complaint", "complaint_score", "negative_score", "sentiment", "intent", "severity", "author_followers",
-           "transparency", "risk_reasons", "relevant"), ("priority", "reasons")),
+           "transparency", "risk_reasons", "relevant", "irony_score"), ("priority", "reasons")),
 )
 
 
@@ -357,5 +419,6 @@ def label(batch: list[Mention], ctx: Context) -> list[Labels]:
         complaint_score=float(row["complaint_score"]), intent=row["intent"], category=row["category"],
         severity=row["severity"], needs_response=bool(row["needs_response"]), priority=int(row["priority"]),
         transparency=tuple(row["transparency"]), reasons=tuple(row["reasons"]), model=ctx.models.name,
-        error=row["error"],
+        error=row["error"], emotion=row["emotion"], emotion_score=row["emotion_score"],
+        irony_score=row["irony_score"],
     ) for row in rows(run_stages(batch, ctx))]
