@@ -33,7 +33,7 @@ from .store import Store, case_events, classifications, database_url, mentions a
 When = Union[str, datetime, date, timedelta, None]
 Db = Union[str, Store, None]
 
-SPLITS = ("source", "lang", "intent", "category")
+SPLITS = ("source", "lang", "intent", "category", "emotion")
 SENTIMENTS = ("negative", "neutral", "positive")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -96,7 +96,8 @@ MENTION_TYPES = {"key": "string", "source": "string", "source_id": "string", "ur
                  "author_followers": "Int64", "title": "string", "text": "string", "lang": "string",
                  "model": "string", "relevant": "boolean", "sentiment": "string", "sentiment_score": "float64",
                  "complaint": "boolean", "complaint_score": "float64", "intent": "string", "category": "string",
-                 "severity": "string", "needs_response": "boolean", "priority": "Int64", "error": "string"}
+                 "severity": "string", "needs_response": "boolean", "priority": "Int64", "error": "string",
+                 "emotion": "string", "emotion_score": "float64", "irony_score": "float64"}
 JSON_COLUMNS = ("brands", "competitors", "transparency", "reasons")
 
 
@@ -129,7 +130,8 @@ def mentions(since: When = None, until: When = None, brand: str | None = None, s
     Columns: key, source, source_id, url, author, author_followers, created_at, fetched_at, title, text,
     lang (the detected one when classified), model, relevant, brands, competitors (tuples), sentiment,
     sentiment_score, complaint, complaint_score, intent, category, severity, needs_response, priority,
-    transparency, reasons (tuples), error, classified_at; `raw=True` adds the source's payload (JSON text).
+    transparency, reasons (tuples), error, classified_at, emotion, emotion_score, irony_score (missing
+    where the heads had no emotion or irony task); `raw=True` adds the source's payload (JSON text).
     Unclassified mentions have empty labels; deleted ones are left out. `brand` and `competitor` keep
     the mentions naming them; `intent`, `category`, `sentiment` filter on the labels.
 
@@ -373,10 +375,10 @@ def trends(since: When = "30d", until: When = None, *, brand: str | None = None,
     Returns a dict of DataFrames: `daily` (as `daily()`), `totals` (per brand over the period: volume,
     negative share, net sentiment, share of voice, and the same over the previous period of equal length
     with the changes), `split` (per day, brand and value of `split`, one of source, lang, intent,
-    category: volume), `competitors` (per day and competitor: volume), `sources` (as `top_sources()`)
-    and `previous` (per brand and day of the previous period: volume, `day` moved forward by the
-    period's length to overlay the current one, `posted` the real day); and the period's `start`,
-    `end` and `previous_start` (Timestamps).
+    category, emotion: volume; "(none)" for mentions without that label), `competitors` (per day and
+    competitor: volume), `sources` (as `top_sources()`) and `previous` (per brand and day of the previous
+    period: volume, `day` moved forward by the period's length to overlay the current one, `posted` the
+    real day); and the period's `start`, `end` and `previous_start` (Timestamps).
 
     >>> view = trends(since="30d", split="lang", db="ecoute-demo.db")          # doctest: +SKIP
     >>> view["totals"][["brand", "volume", "volume_previous", "share_of_voice"]]   # doctest: +SKIP

@@ -1,11 +1,12 @@
 """The pre-aggregated daily counts behind the Trends page, goals and reports: `trend_daily`.
 
-One row per UTC day, brand or competitor (`role`), sentiment, source, language, intent and complaint
-category, with the number of mentions `n` and their `reach` (the authors' followers summed). A
-mention naming two brands counts for each; brand rows count relevant mentions, competitor rows every
-mention naming the competitor. `refresh` brings the table up to date before each read: it compares
-the store's latest classification time, latest deletion time and latest purge with those it last
-saw (in `trend_state`) and recounts only the days whose mentions changed (everything after a purge).
+One row per UTC day, brand or competitor (`role`), sentiment, source, language, intent, complaint
+category and emotion (None where the heads had no emotion task), with the number of mentions `n` and
+their `reach` (the authors' followers summed). A mention naming two brands counts for each; brand rows
+count relevant mentions, competitor rows every mention naming the competitor. `refresh` brings the
+table up to date before each read: it compares the store's latest classification time, latest deletion
+time and latest purge with those it last saw (in `trend_state`) and recounts only the days whose
+mentions changed (everything after a purge).
 This table and its state are all that the analyst API writes (a cache: dropped and recounted when its
 layout changes); the two indexes it reads by come with schema migration 0007.
 """
@@ -33,6 +34,7 @@ trend_daily = sa.Table(
     sa.Column("lang", sa.String(12)),
     sa.Column("intent", sa.String(20)),
     sa.Column("category", sa.String(40)),
+    sa.Column("emotion", sa.String(20)),
     sa.Column("n", sa.Integer, nullable=False),
     sa.Column("reach", sa.BigInteger, nullable=False),      # sum of the authors' followers
 )
@@ -41,7 +43,7 @@ trend_state = sa.Table(
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
-CUBE = ["day", "name", "role", "sentiment", "source", "lang", "intent", "category"]
+CUBE = ["day", "name", "role", "sentiment", "source", "lang", "intent", "category", "emotion"]
 
 
 def _day_of(column, dialect: str):
@@ -122,13 +124,13 @@ def _recount(conn, store: Store, days: list[date] | None) -> int:
     day = _day_of(m.c.created_at, store.engine.dialect.name).label("day")
     lang = sa.func.coalesce(c.c.lang, m.c.lang)
     columns = [day, c.c.brands, c.c.competitors, c.c.relevant, c.c.sentiment, m.c.source, lang.label("lang"),
-               c.c.intent, c.c.category]
+               c.c.intent, c.c.category, c.c.emotion]
     reach = sa.func.sum(sa.func.coalesce(m.c.author_followers, 0))
     query = (sa.select(*columns, sa.func.count().label("n"), reach.label("reach"))
              .select_from(m.join(c, c.c.mention_key == m.c.key))
              .where(m.c.deleted_at.is_(None), m.c.created_at.is_not(None))
              .group_by(day.element, c.c.brands, c.c.competitors, c.c.relevant, c.c.sentiment, m.c.source, lang,
-                       c.c.intent, c.c.category))
+                       c.c.intent, c.c.category, c.c.emotion))
     if days is None:
         conn.execute(trend_daily.delete())
         groups = [query]

@@ -24,7 +24,8 @@ from .ui_common import current_rules, get_store, store
 from .untrusted import to_csv
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
-SPLIT_NAMES = {"source": "Source", "lang": "Language", "intent": "Intent", "category": "Complaint category"}
+SPLIT_NAMES = {"source": "Source", "lang": "Language", "intent": "Intent", "category": "Complaint category",
+               "emotion": "Emotion"}
 ALL = "All"
 SENTIMENT_COLOURS = alt.Scale(domain=["negative", "neutral", "positive"], range=["#d62728", "#bbbbbb", "#2ca02c"])
 
