@@ -234,14 +234,15 @@ def read_irony(sentiment: np.ndarray, complaint: np.ndarray, irony: np.ndarray) 
     Below the threshold nothing changes.
     """
     ironic = irony >= IRONY_THRESHOLD
-    p = np.where(ironic, irony, 0.0)
-    sentiment = np.array(sentiment, dtype=np.float64)
-    moved = sentiment[:, 2] * p
-    sentiment[:, 2] -= moved
-    sentiment[:, 0] += moved
-    sentiment /= sentiment.sum(axis=1, keepdims=True)
-    raised = 1 - (1 - complaint) * (1 - p * IRONY_COMPLAINT_WEIGHT)
-    return sentiment, np.where(ironic, raised, complaint)
+    p = irony[ironic]
+    sentiment, complaint = np.array(sentiment, dtype=np.float64), np.array(complaint, dtype=np.float64)
+    changed = sentiment[ironic]     # only these rows: the others keep every bit (priority rounds them)
+    moved = changed[:, 2] * p
+    changed[:, 2] -= moved
+    changed[:, 0] += moved
+    sentiment[ironic] = changed / changed.sum(axis=1, keepdims=True)
+    complaint[ironic] = 1 - (1 - complaint[ironic]) * (1 - p * IRONY_COMPLAINT_WEIGHT)
+    return sentiment, complaint
 
 
 def is_question(text: str) -> bool:
