@@ -253,8 +253,8 @@ def drill_down(daily: pd.DataFrame, picked: dict | None, chosen: tuple) -> None:
     rows = analytics.mentions(since=start, until=start + timedelta(days=1), brand=brand, source=source, lang=lang,
                               intent=intent, category=category, db=store(), limit=1000)
     st.text(f"{len(rows)} mentions of {brand} on {day:%Y-%m-%d}")
-    shown = rows[["created_at", "source", "author", "author_followers", "sentiment", "intent", "category",
-                  "priority", "text", "url"]].assign(url=rows["url"].map(safe_url))   # http(s) links only
+    shown = rows[["created_at", "source", "author", "author_followers", "sentiment", "emotion", "intent",
+                  "category", "priority", "text", "url"]].assign(url=rows["url"].map(safe_url))   # http(s) links only
     st.dataframe(shown, hide_index=True, width="stretch", placeholder="",
                  column_config={"url": st.column_config.LinkColumn("link", display_text="open"),
                                 "created_at": st.column_config.DatetimeColumn("posted (UTC)"),

@@ -28,7 +28,8 @@ def trend_db(tmp_path, monkeypatch, rules_file):
         labels.append(Labels(posts[-1].key, "en" if i % 5 else "fr", True, (brand,), "negative" if i % 2 else "positive",
                              0.8, i % 2 == 1, 0.8, "complaint" if i % 2 else "praise", i % 2 == 1, 50,
                              competitors=("SkyNordic",) if i % 7 == 0 else (), category="delivery" if i % 2 else None,
-                             model="test"))
+                             model="test", emotion=("anger", "joy", None)[i % 3],
+                             emotion_score=0.7 if i % 3 < 2 else None))
     store.save_mentions(posts)
     store.save_labels(labels, sla=3600)
     monkeypatch.setenv("ECOUTE_DB", db)
@@ -81,6 +82,8 @@ def test_filters_split_and_export(trend_db):
     assert {m.label: m.value for m in at.metric}["Aerolia: mentions"] == "6"
     at.selectbox(key="tr_split").set_value("intent").run()
     assert "By intent" in [h.value for h in at.subheader]
+    at.selectbox(key="tr_split").set_value("emotion").run()
+    assert not at.exception and "By emotion" in [h.value for h in at.subheader]
     at.toggle(key="tr_export").set_value(True).run()
     assert [b.label for b in at.get("download_button")] == ["Download CSV", "Download Parquet"]
 
