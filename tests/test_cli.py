@@ -9,7 +9,7 @@ from pipeline.store import Store
 from tests.conftest import ROOT, write_jsonl
 
 FIELDS = {"id", "lang", "sentiment", "sentiment_score", "complaint", "complaint_score", "intent",
-          "needs_response", "relevant", "brands", "transparency", "priority"}
+          "needs_response", "relevant", "brands", "transparency", "priority", "emotion", "emotion_score", "irony_score"}
 TEXTS = ["@aerolia lost my bag, 3 days and no answer. Terrible service, worst airline ever 😡",
          "Est-ce que Lumelle livre en Suisse ?",
          "Loved the new Lumelle serum, my skin is glowing ✨",

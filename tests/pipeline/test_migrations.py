@@ -167,3 +167,23 @@ def test_a_store_at_0007_gains_sign_in_throttling_and_keeps_its_users(backend_db
     assert M.current(store.engine) == M.HEAD and sa.inspect(store.engine).has_table("sign_in_failures")
     assert users.get_user(store, "ana").generation == 0
     assert users.authenticate(store, "ana", "correct horse battery", client="10.0.0.1").name == "ana"
+
+
+def test_a_store_at_0009_gains_emotion_and_irony_columns_and_keeps_its_labels(backend_db):
+    engine = old_store(backend_db, steps=9)
+    with engine.begin() as conn:        # classifications as 0001 made it, before 0010
+        for column in S.EMOTION_IRONY_COLUMNS:
+            conn.execute(sa.text(f"ALTER TABLE classifications DROP COLUMN {column}"))
+    mention = Mention(source="twitter", source_id="1", text="@aerolia where is my bag")
+    with engine.begin() as conn:        # as 0009's code wrote them
+        conn.execute(S.mentions.insert().values(S._mention_row(mention)))
+        conn.execute(S.classifications.insert().values(
+            {k: v for k, v in S._labels_row(Labels(mention.key, "en", True, ("Aerolia",), "negative", 0.9, True, 0.9,
+                                                   "complaint", True, 60), S.utcnow()).items()
+             if k not in S.EMOTION_IRONY_COLUMNS}))
+    store = Store(backend_db)
+    assert M.current(store.engine) == M.HEAD
+    assert set(S.EMOTION_IRONY_COLUMNS) <= {c["name"] for c in sa.inspect(store.engine).get_columns("classifications")}
+    row = store.mention_rows().iloc[0]
+    assert row["sentiment"] == "negative" and row["priority"] == 60
+    assert row[["emotion", "emotion_score", "irony_score"]].isna().all()

@@ -44,6 +44,9 @@ def test_embedded_model_tells_a_complaint_from_praise_and_a_question(ctx):
     assert official.relevant is False or official.needs_response is False
     assert (unrelated.relevant, unrelated.priority, unrelated.needs_response) == (False, 0, False)
     assert complaint.priority > question.priority > praise.priority
+    heads = ctx.models.heads.heads     # emotion and irony only where the shipped heads have those tasks
+    assert all((o.emotion is None, o.irony_score is None) == ("emotion" not in heads, "irony" not in heads)
+               for o in out)
 
 
 def test_one_bad_mention_is_recorded_and_the_batch_goes_on(ctx, monkeypatch):
