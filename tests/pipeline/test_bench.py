@@ -101,3 +101,28 @@ def test_the_eight_umsab_test_splits_are_read_whole(shared):
     assert sorted(tests) == ["ar", "de", "en", "es", "fr", "hi", "it", "pt"]
     for lang, split in tests.items():
         assert len(split.texts) == len(split.labels) == 870 and set(split.labels) == {0, 1, 2}, lang
+
+
+def test_the_pipeline_predictor_reads_irony_and_emotion_when_the_heads_have_them(rules):
+    import dataclasses
+
+    import numpy as np
+
+    from pipeline import heads as H
+    from pipeline.bench import pipeline_predict
+    from pipeline.stages import Context, load_models
+
+    def always(task, classes, winner):   # a head that prefers one class whatever the text
+        intercept = np.full(len(classes), -5.0, dtype=np.float32)
+        intercept[winner] = 5.0
+        return H.Head(task, classes, np.zeros((len(classes), models.heads.dim + H.N_FEATURES), np.float32), intercept)
+
+    models = load_models(rules)
+    texts = ["Aerolia lost my bag again, great service 🙃", "Merci Lumelle, parfait"]
+    plain = pipeline_predict(Context(rules, models))(texts)
+    assert sorted(plain.labels) == ["complaint", "sentiment"] and plain.lang == ["en", "fr"]
+    extra = {"irony": always("irony", ("no", "yes"), 1),
+             "emotion": always("emotion", ("anger", "joy", "optimism", "sadness"), 2)}
+    heads = dataclasses.replace(models.heads, heads={**models.heads.heads, **extra})
+    found = pipeline_predict(Context(rules, dataclasses.replace(models, heads=heads)))(texts)
+    assert found.labels["irony"].tolist() == [1, 1] and found.labels["emotion"].tolist() == [2, 2]
