@@ -19,6 +19,7 @@ import numpy as np
 from .heads import NGRAM_CHARS, Heads, load_heads
 from .encoder import CHARS_PER_TOKEN, Encoder, load_encoder
 from .intents import ExtraHeads, load_extra_heads
+from .languages import language_reason, measured_languages
 from .mention import Labels, Mention
 from .rules import Rules
 from .task_models import TaskClassifier, load_task_models
@@ -337,8 +338,10 @@ def _irony_reason(irony: float | None) -> str | None:
 
 def score_priority(batch: Batch, ctx: Context) -> Batch:
     """0–100 from the weights in rules.yaml `queue.weights`: complaint likelihood, negativity, a question
-    waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`."""
+    waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`,
+    and so is a language the sentiment heads were not measured on (languages.py; not for a task model's)."""
     queue = ctx.rules.queue
+    measured = None if "sentiment" in ctx.models.tasks else measured_languages(ctx.models.heads.card)
     w = queue.weights
     full_reach = math.log10(1 + queue.followers_for_max_reach)
 
@@ -358,6 +361,7 @@ def score_priority(batch: Batch, ctx: Context) -> Batch:
             (w.reach * reach, f"{_followers(followers)} followers" if followers >= 1000 else None),
             (w.transparency * len(row["transparency"]), None),
             (w.deception if "deception_accusation" in row["transparency"] else 0, None),
+            (0, language_reason(row["lang"], measured) if measured is not None else None),
         ]
         total = sum(p for p, _ in parts) if row["relevant"] else 0
         return int(round(max(0, min(100, total)))), [r for _, r in parts if r] + list(row["risk_reasons"])
@@ -381,7 +385,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("decide_response", decide_response, ("relevant", "official", "intent", "transparency"), ("needs_response",)),
     Stage("score_priority", score_priority,
           ("complaint", "complaint_score", "negative_score", "sentiment", "intent", "severity", "author_followers",
-           "transparency", "risk_reasons", "relevant", "irony_score"), ("priority", "reasons")),
+           "transparency", "risk_reasons", "relevant", "irony_score", "lang"), ("priority", "reasons")),
 )
 
 

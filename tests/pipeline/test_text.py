@@ -13,6 +13,17 @@ def test_language_of_short_english_and_french_posts():
     assert detect_language("👍 @aerolia") == "und"
 
 
+def test_every_umsab_language_and_dutch_is_told():
+    posts = {"de": "Der Flug wurde schon wieder gestrichen, unglaublich",
+             "es": "Mi vuelo fue cancelado otra vez, increíble",
+             "it": "Il mio volo è stato cancellato di nuovo, incredibile",
+             "pt": "Meu voo foi cancelado de novo, inacreditável",
+             "ar": "تم إلغاء رحلتي مرة أخرى، لا يصدق",
+             "hi": "मेरी उड़ान फिर से रद्द हो गई, अविश्वसनीय",
+             "nl": "Mijn vlucht is weer geannuleerd, ongelooflijk"}
+    assert detect_languages(list(posts.values())) == list(posts)
+
+
 def test_a_batch_gets_the_languages_each_post_would_get_alone():
     posts = ["my flight was cancelled again, unbelievable", "👍 @aerolia", "mon vol a encore été annulé",
              "", "Der Flug wurde gestrichen, unglaublich", "ok"]
