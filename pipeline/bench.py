@@ -310,6 +310,7 @@ def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = Tru
     echo(f"\nintent, complaint category and severity — {EVALUATION_FILE.parent.name}/{EVALUATION_FILE.name}, "
          "364 EN/FR posts written for this project (category and severity: the complaints among them)")
     print_report(evaluate(rules), echo)
+    _complaints_by_language(ctx, echo, figures)
     if speed:
         _speed(rules, [split for split in umsab.values() if split is not None], echo, figures)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -317,6 +318,39 @@ def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = Tru
     figures["peak_memory_mb"] = round(peak)
     echo(json.dumps(figures))
     return figures
+
+
+HELD_OUT_COMPLAINTS = Path(__file__).resolve().parent.parent / "tests" / "data" / "complaints_fr_en.jsonl"
+
+
+def complaint_f1_by_language(rows: list[dict], labels: list, gold: Callable[[dict], bool]) -> dict:
+    """F1 of the complaint class per language, for the complaint head and for the intent head (the desk's)."""
+    out = {}
+    for lang in sorted({r["lang"] for r in rows}):
+        rows_in = [i for i, r in enumerate(rows) if r["lang"] == lang]
+        truth = [gold(rows[i]) for i in rows_in]
+        out[lang] = {"n": len(rows_in),
+                     "complaint_head": round(100 * f1_score(truth, [bool(labels[i].complaint) for i in rows_in]), 1),
+                     "intent_head": round(100 * f1_score(truth, [labels[i].intent == "complaint" for i in rows_in]), 1)}
+    return out
+
+
+def _complaints_by_language(ctx: Context, echo: Callable[[str], None], figures: dict) -> None:
+    """Complaint F1 in English and French on posts no model was trained on (tests/data)."""
+    from .evaluate_labels import EVALUATION_FILE
+
+    sets = {HELD_OUT_COMPLAINTS: lambda r: bool(r["complaint"]), EVALUATION_FILE: lambda r: r["intent"] == "complaint"}
+    echo("\ncomplaints by language, on posts written and labelled before any model scored them (F1 of complaint)")
+    for path, gold in sets.items():
+        if not path.exists():
+            continue
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        labels = label([Mention("twitter", str(r["id"]), r["text"]) for r in rows], ctx)
+        scores = complaint_f1_by_language(rows, labels, gold)
+        figures[f"complaint_f1_by_language_{path.stem}"] = scores
+        for lang, s in scores.items():
+            echo(f"  {path.name:26} {lang} ({s['n']:3} posts)  complaint head {s['complaint_head']:5.1f} · "
+                 f"intent head {s['intent_head']:5.1f}")
 
 
 def _languages(umsab: dict[str, Split | None], predict: Callable[[list[str]], Predicted],

@@ -769,17 +769,20 @@ def digest(once, names, force, every, db, rules_file):
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "
               "(default: pipeline/heads, the shipped ones).")
 @click.option("--max-length", default=128, show_default=True)
-@click.option("--epochs", default=4, show_default=True,
+@click.option("--epochs", default=2, show_default=True,
               help="Epochs of LoRA fine-tuning of the encoder before the heads (0: keep the encoder frozen).")
+@click.option("--top-layers", default=4, show_default=True,
+              help="How many of the encoder's top layers get the adapter (0: all of them); the layers below are "
+                   "computed once per text, so fewer is faster.")
 @click.option("--adapter", "adapter_from", type=click.Path(exists=True, file_okay=False),
               help="Train the heads on this already trained adapter (copied; no fine-tuning), "
                    "e.g. pipeline/heads/adapter.")
-def train(data, encoder, heads_dir, max_length, epochs, adapter_from):
-    """Retrain the sentiment (shared and French) and complaint heads from the train/val splits; writes a model card.
+def train(data, encoder, heads_dir, max_length, epochs, top_layers, adapter_from):
+    """Retrain the sentiment, complaint, irony and emotion heads from the train/val splits; writes a model card.
 
     \b
     Example:
-      ecoute train --encoder sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 --heads my-heads
+      ecoute train --encoder intfloat/multilingual-e5-small --heads my-heads
       ecoute train --adapter pipeline/heads/adapter --heads my-heads   # heads only, on the shipped adapter
     """
     from . import heads as H
@@ -790,7 +793,8 @@ def train(data, encoder, heads_dir, max_length, epochs, adapter_from):
     if not (source / "umsab").is_dir() or not (source / "complaints").is_dir():
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
     card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length,
-                        finetune_epochs=epochs, adapter_from=Path(adapter_from) if adapter_from else None)
+                        finetune_epochs=epochs, adapter_from=Path(adapter_from) if adapter_from else None,
+                        top_layers=top_layers or None)
     for task, scores in card["metrics"].items():
         click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
 

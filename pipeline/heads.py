@@ -197,10 +197,11 @@ class Inputs:
 
 
 def inputs(embeddings: np.ndarray | None, texts: list[str], idf: np.ndarray, strip_accents: str | None = None,
-           vectors: WV.WordVectors | None = None, centre: np.ndarray | None = None) -> Inputs:
+           vectors: WV.WordVectors | None = None, centre: np.ndarray | None = None, ngrams: bool = True) -> Inputs:
     """What a head reads, in the order its weights were trained on, for training and prediction alike:
-    [embedding (None: left out) | TF-IDF n-grams | centred mean word vector (with `vectors`)]."""
-    parts = (ngram_tfidf(texts, idf, strip_accents),)
+    [embedding (None: left out) | TF-IDF n-grams (unless `ngrams` is False) | centred mean word vector
+    (with `vectors`)]."""
+    parts = (ngram_tfidf(texts, idf, strip_accents),) if ngrams else ()
     if embeddings is not None:
         parts = (np.asarray(embeddings, dtype=np.float32), *parts)
     if vectors is not None:
@@ -225,12 +226,13 @@ class Head:
     vectors: str | None = None           # reads the mean word vector of this spaCy package after the n-grams
     vectors_version: str | None = None   # the package version it was trained on
     vectors_centre: np.ndarray | None = None   # the training texts' mean, subtracted before scaling to length 1
+    ngrams: bool = True                  # reads the hashed n-grams (False: where they did not add on val)
 
     def inputs(self, embeddings: np.ndarray, texts: list[str], shared_idf: np.ndarray) -> Inputs:
         idf = shared_idf if self.idf is None else self.idf
         vectors = WV.load(self.vectors, self.vectors_version) if self.vectors is not None else None
         return inputs(embeddings if self.embedding else None, texts, idf, self.strip_accents,
-                      vectors, self.vectors_centre)
+                      vectors, self.vectors_centre, self.ngrams)
 
     @functools.cached_property
     def weights(self) -> np.ndarray:
@@ -287,18 +289,35 @@ def save_heads(directory: Path, encoder: str, dim: int, idf: np.ndarray, heads: 
         own = {} if head.idf is None else {"idf": head.idf.astype(np.float16)}
         if head.vectors is not None:
             own["vectors_centre"] = head.vectors_centre.astype(np.float32)
-        options = json.dumps({"strip_accents": head.strip_accents, "embedding": head.embedding,
+        options = json.dumps({"strip_accents": head.strip_accents, "embedding": head.embedding, "ngrams": head.ngrams,
                               **({"vectors": head.vectors, "vectors_version": head.vectors_version}
                                  if head.vectors is not None else {})})
         np.savez_compressed(directory / f"{task}.npz", coef=head.coef.astype(np.float32),
                             intercept=head.intercept.astype(np.float32), classes=np.array(head.classes),
                             options=np.array(options), **own)
-    card = {**card, "encoder": encoder, "dim": dim, "n_features": N_FEATURES,
+    from .encoder import weights_id
+
+    card = {**card, "encoder": encoder, "encoder_weights": weights_id(encoder), "dim": dim, "n_features": N_FEATURES,
             "tasks": sorted(set(heads) - routed)}
     if language_heads:
         card["language_heads"] = language_heads
     (directory / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return card
+
+
+def _check_weights(directory: Path, card: dict, encoder: str | None) -> None:
+    """Heads trained for 'embedded' before it meant the multilingual e5 (no `encoder_weights` in their card,
+    or other weights) are refused rather than read as noise."""
+    from .encoder import EMBEDDED, MINILM, weights_id
+
+    if encoder is None or card["encoder"] != encoder:
+        return
+    trained = card.get("encoder_weights") or (weights_id(MINILM) if encoder == EMBEDDED else weights_id(encoder))
+    if trained != weights_id(encoder):
+        raise HeadsMismatch(f"heads in {directory} were trained for the encoder weights '{trained}', but "
+                            f"'{encoder}' now means '{weights_id(encoder)}'; set models.encoder: "
+                            f"{MINILM if trained == weights_id(MINILM) else trained} to keep using them, or run "
+                            f"`ecoute train --encoder {encoder} --heads DIR` to retrain them")
 
 
 def load_heads(directory: str | Path | None = None, encoder: str | None = None) -> Heads:
@@ -311,6 +330,7 @@ def load_heads(directory: str | Path | None = None, encoder: str | None = None) 
     if encoder is not None and card["encoder"] != encoder:
         raise HeadsMismatch(f"heads in {directory} were trained for encoder '{card['encoder']}', not '{encoder}'; "
                             f"run `ecoute train --encoder {encoder} --heads DIR` and set models.heads: DIR")
+    _check_weights(directory, card, encoder)
     idf = np.load(directory / "features.npz")["idf"].astype(np.float32)
     language_heads = card.get("language_heads") or {}
     heads = {}
@@ -321,7 +341,8 @@ def load_heads(directory: str | Path | None = None, encoder: str | None = None) 
                            data["idf"].astype(np.float32) if "idf" in data.files else None,
                            options.get("strip_accents"), bool(options.get("embedding", True)),
                            options.get("vectors"), options.get("vectors_version"),
-                           data["vectors_centre"] if "vectors_centre" in data.files else None)
+                           data["vectors_centre"] if "vectors_centre" in data.files else None,
+                           bool(options.get("ngrams", True)))
     for head in heads.values():
         if head.vectors is not None:
             WV.check(head.vectors, head.vectors_version)   # a missing package fails now; it loads at the first French mention

@@ -125,7 +125,7 @@ def _save(out: Path, ctx: Context, idf, trained: dict, metrics: dict, data: Path
         shutil.rmtree(out / ADAPTER, ignore_errors=True)
         shutil.copytree(adapter, out / ADAPTER)
     card = {
-        "model": "minilm-ngram-cues-logreg.v1",
+        "model": f"{'e5' if getattr(encoder, 'prefix', '') else 'encoder'}-ngram-cues-logreg.v2",
         "adapter": ADAPTER if adapter else None,
         "adapter_sha": adapter_fingerprint(adapter),
         "cue_weights": {task: scores["cue_weight"] for task, scores in metrics.items()},

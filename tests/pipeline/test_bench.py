@@ -119,6 +119,8 @@ def test_the_pipeline_predictor_reads_irony_and_emotion_when_the_heads_have_them
 
     models = load_models(rules)
     texts = ["Aerolia lost my bag again, great service 🙃", "Merci Lumelle, parfait"]
+    two = {task: models.heads.heads[task] for task in ("sentiment", "complaint")}
+    models = dataclasses.replace(models, heads=dataclasses.replace(models.heads, heads=two))
     plain = pipeline_predict(Context(rules, models))(texts)
     assert sorted(plain.labels) == ["complaint", "sentiment"] and plain.lang == ["en", "fr"]
     extra = {"irony": always("irony", ("no", "yes"), 1),
@@ -126,3 +128,17 @@ def test_the_pipeline_predictor_reads_irony_and_emotion_when_the_heads_have_them
     heads = dataclasses.replace(models.heads, heads={**models.heads.heads, **extra})
     found = pipeline_predict(Context(rules, dataclasses.replace(models, heads=heads)))(texts)
     assert found.labels["irony"].tolist() == [1, 1] and found.labels["emotion"].tolist() == [2, 2]
+
+
+def test_complaint_f1_is_told_apart_by_language_for_both_heads():
+    from types import SimpleNamespace as Labelled
+
+    from pipeline.bench import complaint_f1_by_language
+
+    rows = [{"lang": "en", "complaint": True}, {"lang": "en", "complaint": False},
+            {"lang": "fr", "complaint": True}, {"lang": "fr", "complaint": True}]
+    labels = [Labelled(complaint=True, intent="complaint"), Labelled(complaint=False, intent="praise"),
+              Labelled(complaint=False, intent="complaint"), Labelled(complaint=True, intent="complaint")]
+    scores = complaint_f1_by_language(rows, labels, lambda r: r["complaint"])
+    assert scores == {"en": {"n": 2, "complaint_head": 100.0, "intent_head": 100.0},
+                      "fr": {"n": 2, "complaint_head": 66.7, "intent_head": 100.0}}

@@ -38,7 +38,7 @@ def make_data(root):
 
 def test_a_local_model_trains_heads_and_classifies(tmp_path, tiny_encoder):
     heads_dir = tmp_path / "heads"
-    card = train(make_data(tmp_path / "data"), str(tiny_encoder), heads_dir, max_length=32)
+    card = train(make_data(tmp_path / "data"), str(tiny_encoder), heads_dir, max_length=32, finetune_epochs=4)
     assert card["encoder"] == str(tiny_encoder) and card["dim"] == 32
     assert json.loads((heads_dir / "card.json").read_text())["tasks"] == ["complaint", "sentiment"]
     rules = parse_rules(f"brands:\n  - name: Aerolia\n    keywords: [aerolia]\n"
@@ -46,7 +46,8 @@ def test_a_local_model_trains_heads_and_classifies(tmp_path, tiny_encoder):
     out = list(classify_mentions([Mention("file", "1", "aerolia flight late, terrible, refund never came"),
                                   Mention("file", "2", "merci aerolia, super vol, great crew")], rules))
     assert [o.sentiment for o in out] == ["negative", "positive"]
-    assert out[0].complaint_score > out[1].complaint_score
+    assert all(0 <= o.complaint_score <= 1 for o in out)
+    assert {"val_with_ngrams", "val_without_ngrams"} <= set(card["metrics"]["complaint"])   # the choice is on record
     assert f"+{tiny_encoder}+" in out[0].model   # the heads, the encoder, then the intent heads
     assert out[0].intent in ("complaint", "question", "praise", "other")
 
@@ -58,5 +59,7 @@ def test_heads_for_another_encoder_are_refused_with_a_hint(tmp_path, tiny_encode
 
 def test_training_reads_the_shared_data(tmp_path, tiny_encoder, shared):
     card = train(shared / "data", str(tiny_encoder), tmp_path / "heads", max_length=32, limit=60)
-    assert set(card["metrics"]) == {"sentiment", "complaint"}
-    assert {"test_macro_f1_en", "test_macro_f1_fr"} <= set(card["metrics"]["sentiment"])
+    assert set(card["metrics"]) == {"sentiment", "complaint", "irony", "emotion"}
+    assert {f"test_macro_f1_{lang}" for lang in ("en", "fr", "de", "es", "it", "pt", "ar", "hi")} <= set(
+        card["metrics"]["sentiment"])
+    assert card["languages"]["sentiment"] == ["ar", "de", "en", "es", "fr", "hi", "it", "pt"]

@@ -23,7 +23,7 @@ PLAIN = "Thanks Aerolia, lovely crew and we landed early"
 SENTIMENT = [0.1, 0.1, 0.8]                      # negative, neutral, positive: praise, for every text
 COMPLAINT = 0.22
 EMOTION = [0.1, 0.6, 0.2, 0.1]                   # anger, joy, optimism, sadness
-IRONY = {IRONIC: 0.81, PLAIN: 0.2}
+IRONY = {IRONIC: 0.93, PLAIN: 0.2}
 
 
 def _logit(p: float) -> float:
@@ -40,7 +40,7 @@ def _constant(task: str, classes: tuple[str, ...], probabilities: list[float]) -
 
 
 def _irony_head() -> H.Head:
-    """Logistic weights along the difference of the two texts' n-grams: IRONIC scores 0.81, PLAIN 0.2."""
+    """Logistic weights along the difference of the two texts' n-grams: IRONIC scores 0.93, PLAIN 0.2."""
     ironic, plain = (H.inputs(None, [normalise(t)], IDF).stacked().toarray()[0] for t in (IRONIC, PLAIN))
     overlap = float(ironic @ plain)          # both have length 1: logit(IRONIC) - logit(PLAIN) = 2 s (1 - overlap)
     high, low = _logit(IRONY[IRONIC]), _logit(IRONY[PLAIN])
@@ -80,19 +80,19 @@ def labelled(tmp_path_factory, tiny_encoder):
 def test_each_mention_gets_its_emotion_and_irony_score(labelled):
     ironic, plain = labelled[True]
     assert (ironic.emotion, ironic.emotion_score) == (plain.emotion, plain.emotion_score) == ("joy", 0.6)
-    assert (ironic.irony_score, plain.irony_score) == (0.81, 0.2)
+    assert (ironic.irony_score, plain.irony_score) == (0.93, 0.2)
     record = output_record("m1", ironic)          # one line of `ecoute classify`
-    assert (record["emotion"], record["emotion_score"], record["irony_score"]) == ("joy", 0.6, 0.81)
+    assert (record["emotion"], record["emotion_score"], record["irony_score"]) == ("joy", 0.6, 0.93)
 
 
 def test_an_ironic_mention_loses_its_praise_and_reads_as_a_likelier_complaint(labelled):
     before, after = labelled[False][0], labelled[True][0]
     assert (before.sentiment, before.sentiment_score, before.complaint) == ("positive", 0.8, False)
-    moved = SENTIMENT[2] * 0.81
+    moved = SENTIMENT[2] * 0.93
     assert (after.sentiment, after.sentiment_score) == ("negative", pytest.approx(SENTIMENT[0] + moved, abs=1e-4))
-    assert after.complaint_score == pytest.approx(1 - (1 - COMPLAINT) * (1 - 0.81 * 0.5), abs=1e-4)
+    assert after.complaint_score == pytest.approx(1 - (1 - COMPLAINT) * (1 - 0.93 * 0.5), abs=1e-4)
     assert after.complaint_score > before.complaint_score and after.complaint
-    assert "ironic 0.81" in after.reasons and not any(r.startswith("ironic") for r in before.reasons)
+    assert "ironic 0.93" in after.reasons and not any(r.startswith("ironic") for r in before.reasons)
     assert after.priority > before.priority and after.intent == "complaint" and before.intent == "praise"
 
 
@@ -114,7 +114,9 @@ def test_irony_below_the_threshold_changes_nothing():
     irony = np.array([IRONY_THRESHOLD - 1e-4, 0.0, IRONY_THRESHOLD])
     new_sentiment, new_complaint = read_irony(sentiment, complaint, irony)
     assert np.array_equal(new_sentiment[:2], sentiment[:2]) and np.array_equal(new_complaint[:2], complaint[:2])
-    assert new_sentiment[2] == pytest.approx([0.5, 0.2, 0.3]) and new_complaint[2] == pytest.approx(0.325)
+    p = IRONY_THRESHOLD
+    assert new_sentiment[2] == pytest.approx([0.2 + 0.6 * p, 0.2, 0.6 * (1 - p)])
+    assert new_complaint[2] == pytest.approx(1 - 0.9 * (1 - p * 0.5))
     assert new_sentiment.sum(axis=1) == pytest.approx([1, 1, 1])
     assert new_sentiment.dtype == new_complaint.dtype == np.float64 and complaint[1] == 0.6   # inputs untouched
 
@@ -126,11 +128,11 @@ def test_emotion_and_irony_are_stored_read_back_and_split_the_trends(labelled, b
     store.save_labels([ironic, dataclasses.replace(plain, emotion=None, emotion_score=None, irony_score=None)], 3600)
     rows = store.mention_rows().set_index("key")
     assert (rows.loc["twitter:1", "emotion"], rows.loc["twitter:1", "emotion_score"]) == ("joy", 0.6)
-    assert rows.loc["twitter:1", "irony_score"] == 0.81 and pd.isna(rows.loc["twitter:2", "emotion"])
+    assert rows.loc["twitter:1", "irony_score"] == 0.93 and pd.isna(rows.loc["twitter:2", "emotion"])
 
     frame = analytics.mentions(db=store).set_index("key")
     assert frame["emotion"].dtype == "string" and frame["emotion_score"].dtype == "float64"
-    assert (frame.loc["twitter:1", "emotion"], frame.loc["twitter:1", "irony_score"]) == ("joy", 0.81)
+    assert (frame.loc["twitter:1", "emotion"], frame.loc["twitter:1", "irony_score"]) == ("joy", 0.93)
     assert pd.isna(frame.loc["twitter:2", "emotion"]) and pd.isna(frame.loc["twitter:2", "emotion_score"])
 
     view = analytics.trends(since="2026-06-10", until="2026-06-11", split="emotion", competitors={}, db=store)

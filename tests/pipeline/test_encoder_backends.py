@@ -54,3 +54,12 @@ def test_a_trained_adapter_is_merged_into_the_encoder(tmp_path, tiny_encoder):
     assert not np.allclose(tuned.encode(TEXTS), plain, atol=1e-4)
     onnx_tuned = Encoder(str(tiny_encoder), 32, adapter=tmp_path / "adapter", backend="onnx")
     assert np.allclose(onnx_tuned.encode(TEXTS), tuned.encode(TEXTS), atol=1e-4)
+
+
+def test_the_int8_backend_is_close_to_float_and_quiet(tiny_encoder, cache, capfd):
+    floats = Encoder(str(tiny_encoder), 32, backend="onnx").encode(TEXTS)
+    handlers = list(logging.getLogger().handlers)
+    int8 = Encoder(str(tiny_encoder), 32, backend="onnx-int8")
+    assert int8.backend == "onnx-int8" and len(list((cache / "onnx").glob("*.int8.onnx"))) == 1
+    assert (int8.encode(TEXTS) * floats).sum(axis=1).min() > 0.95   # both L2-normalised: cosine
+    assert "pre-processing" not in capfd.readouterr().err and logging.getLogger().handlers == handlers

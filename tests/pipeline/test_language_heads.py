@@ -55,24 +55,23 @@ def test_a_language_head_with_other_classes_is_refused(tmp_path):
         H.load_heads(tmp_path)
 
 
-def test_shipped_heads_send_french_mentions_to_the_french_head(rules):
+def test_shipped_heads_score_french_mentions_with_the_one_multilingual_head(rules):
+    """The French head of n-grams and word vectors is trained but left out: on French val it scores below the
+    multilingual shared head (card), so a French mention gets the shared head, with its measured language."""
     from pipeline.stages import SENTIMENTS, Context, label, load_models
     from pipeline.text import normalise
 
     models = load_models(rules)
-    name = models.heads.language_heads["sentiment"]["fr"]
+    assert models.heads.language_heads == {} and "sentiment_fr" not in models.heads.heads
+    fr = models.heads.card["metrics"]["sentiment"]["sentiment_fr"]
+    assert fr["kept"] is False and fr["val_macro_f1_fr_routed"] < models.heads.card["metrics"]["sentiment"]["val_macro_f1_fr"]
     texts = ["Nul, nul, nul. Toujours pas remboursé après trois semaines, je suis furieux",
-             "Merci pour l'accueil, le personnel était adorable, je recommande !",
-             "Worst service ever, still waiting for my refund"]
+             "Merci pour l'accueil, le personnel était adorable, je recommande !"]
     out = label([Mention("twitter", str(i), t) for i, t in enumerate(texts)], Context(rules, models))
-    assert [o.lang for o in out] == ["fr", "fr", "en"]
     clean = [normalise(t) for t in texts]
-    emb = models.encoder.encode(clean)
-    french = models.heads.heads[name].predict_proba(models.heads.heads[name].inputs(emb[:2], clean[:2], None))
-    shared = models.heads.predict("sentiment", emb[2:], clean[2:])
-    for o, p in zip(out, [*french, *shared]):
-        assert (o.sentiment, round(o.sentiment_score, 3)) == (SENTIMENTS[p.argmax()], round(float(p.max()), 3))
-    assert out[2].sentiment == "negative"
+    shared = models.heads.predict("sentiment", models.encoder.encode(clean), clean, ["fr", "fr"])
+    assert [o.lang for o in out] == ["fr", "fr"]
+    assert [o.sentiment for o in out] == [SENTIMENTS[p.argmax()] for p in shared] == ["negative", "positive"]
 
 
 def test_ngrams_are_hashed_as_the_heads_were_trained():

