@@ -169,7 +169,7 @@ def adapter_fingerprint(adapter: str | Path | None) -> str | None:
 def _digest(folder: str) -> str:
     digest = hashlib.sha256()
     for file in sorted(Path(folder).rglob("*")):
-        if file.is_file():
+        if file.is_file() and file.suffix != ".md":   # a README (peft writes one) says nothing of the weights
             digest.update(file.relative_to(folder).as_posix().encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
