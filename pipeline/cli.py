@@ -133,7 +133,8 @@ def classify(input_file, output, rules_file):
 
     Input lines need id and text. Output fields: id, lang, sentiment, sentiment_score,
     complaint, complaint_score, intent, category, severity (complaints only), needs_response,
-    relevant, brands, competitors, transparency, priority, reasons, model, error.
+    relevant, brands, competitors, transparency, priority, reasons, model, error, emotion,
+    emotion_score, irony_score (reasons says "ironic 0.93" where irony changed the labels).
 
     \b
     Example:
