@@ -33,7 +33,7 @@ from .mention import Mention
 from .rules import Rules
 from .stages import SENTIMENTS, STAGES, Context, label, load_models, run_stages, to_batch
 from .text import normalise
-from .train import Split, read_complaints, read_umsab
+from .train import Split, read_complaints, read_lines, read_umsab
 
 ANCHORS = {
     "sentiment_en": "FastText 50.9 · XLM-R 68.2 · XLM-T 70.6 · TF-IDF+LR 51.6 · MiniLM+LR 61.3 · VADER 56.0",
@@ -110,12 +110,9 @@ def embedded_predict(predict: Callable[[list[str]], Predicted],
 
 
 def read_test(folder: Path, lang: str = "en") -> Split:
-    """`test_text.txt` and `test_labels.txt` of a UMSAB or TweetEval folder (tweets in `lang`), line by line."""
-    texts = (folder / "test_text.txt").read_text(encoding="utf-8").splitlines()
-    labels = (folder / "test_labels.txt").read_text(encoding="utf-8").split()
-    if len(texts) != len(labels):
-        raise ValueError(f"{folder}: test_text.txt has {len(texts)} lines, test_labels.txt {len(labels)}")
-    return Split(texts, np.array([int(v) for v in labels]), [lang] * len(texts))
+    """The test split of a UMSAB or TweetEval folder (tweets in `lang`), read as training reads the others."""
+    texts, labels = read_lines(folder, "test")
+    return Split(texts, np.array(labels), [lang] * len(texts))
 
 
 def umsab_tests(data: Path) -> dict[str, Split | None]:

@@ -31,6 +31,7 @@ from . import heads as H
 from . import word_vectors as WV
 from .encoder import Encoder, resolve_encoder, text_prefix
 from .finetune import finetune, macro_f1, positive_f1
+from .languages import UMSAB
 from .stages import reading_limits
 from .text import detect_language, normalise
 
@@ -55,8 +56,6 @@ class Split:
     lang: list[str]
 
 
-UMSAB = {"en": "english", "fr": "french", "de": "german", "es": "spanish", "it": "italian", "pt": "portuguese",
-         "ar": "arabic", "hi": "hindi"}
 EMOTION_CLASSES = ("anger", "joy", "optimism", "sadness")   # TweetEval emotion's mapping.txt order
 IRONY_CLASSES = ("no", "yes")
 CLASSES = {"sentiment": SENTIMENT_CLASSES, "complaint": COMPLAINT_CLASSES, "irony": IRONY_CLASSES,
