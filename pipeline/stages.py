@@ -188,7 +188,8 @@ def classify(batch: Batch, ctx: Context) -> Batch:
     irony = _optional_head(models, "irony", embeddings, texts, langs)
     if irony is not None:   # classes (no, yes) as complaint's; rounded as stored, so the reason agrees
         irony = irony[0][:, 1].astype(np.float64).round(4)
-        acting = np.where(irony_acts(langs, models.heads.card), irony, 0.0)
+        measured = measured_languages(models.heads.card, "irony")
+        acting = np.where([irony_acts(lang, measured) for lang in langs], irony, 0.0)
         sentiment, complaint = read_irony(sentiment, complaint, acting)
     batch["irony_score"] = _rounded(irony, len(texts))
     batch.update(_emotions(_optional_head(models, "emotion", embeddings, texts, langs), len(texts)))
@@ -335,12 +336,11 @@ def _followers(n: float) -> str:
     return f"{n / 1e6:.1f}M" if n >= 1e6 else (f"{n / 1e3:.0f}k" if n >= 1e3 else f"{int(n)}")
 
 
-def irony_acts(langs: list, card: dict) -> np.ndarray:
-    """Whether irony may change each mention's labels: only in a language the irony head was trained and
-    measured on (English, TweetEval). Elsewhere its score is kept but reads noise as sarcasm: French
-    thank-you posts scored 0.9-0.97 and turned into complaints."""
-    measured = measured_languages(card, "irony")
-    return np.array([base_language(lang) in measured for lang in langs], dtype=bool)
+def irony_acts(lang: object, measured: tuple[str, ...]) -> bool:
+    """Whether irony may change a mention's labels: only in a language the irony head was trained and
+    measured on (`measured_languages(card, "irony")`: English, TweetEval). Elsewhere its score is kept but
+    reads noise as sarcasm: French thank-you posts scored 0.9-0.97 and turned into complaints."""
+    return base_language(lang) in measured
 
 
 def _irony_reason(irony: float | None, acts: bool) -> str | None:
@@ -354,7 +354,7 @@ def score_priority(batch: Batch, ctx: Context) -> Batch:
     and so is a language the sentiment heads were not measured on (languages.py; not for a task model's)."""
     queue = ctx.rules.queue
     measured = None if "sentiment" in ctx.models.tasks else measured_languages(ctx.models.heads.card)
-    card = ctx.models.heads.card
+    ironic_languages = measured_languages(ctx.models.heads.card, "irony")   # once a batch, not once a row
     w = queue.weights
     full_reach = math.log10(1 + queue.followers_for_max_reach)
 
@@ -367,7 +367,7 @@ def score_priority(batch: Batch, ctx: Context) -> Batch:
             (w.complaint * row["complaint_score"], f"complaint {row['complaint_score']:.2f}" if row["complaint"] else None),
             (w.negative * row["negative_score"], f"negative {row['negative_score']:.2f}"
              if row["sentiment"] == "negative" else None),
-            (0, _irony_reason(row.get("irony_score"), irony_acts([row["lang"]], card)[0])),
+            (0, _irony_reason(row.get("irony_score"), irony_acts(row["lang"], ironic_languages))),
             (w.question if row["intent"] == "question" else 0, "question" if row["intent"] == "question" else None),
             (getattr(w.severity, severity, 0) if severity else 0,
              f"severity {severity.replace('_', ' ')}" if severity and severity != "no_explicit_reproach" else None),

@@ -65,9 +65,11 @@ def test_a_french_post_is_scored_by_heads_that_were_trained_in_french(ctx):
 
 
 def test_irony_acts_only_where_the_irony_head_was_trained(ctx):
+    from pipeline.languages import measured_languages
     from pipeline.stages import irony_acts
 
-    assert irony_acts(["en", "en-GB", "fr", "de", None], ctx.models.heads.card).tolist() == [
+    measured = measured_languages(ctx.models.heads.card, "irony")
+    assert [irony_acts(lang, measured) for lang in ["en", "en-GB", "fr", "de", None]] == [
         True, True, False, False, False]
 
 
