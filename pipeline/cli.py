@@ -778,7 +778,10 @@ def digest(once, names, force, every, db, rules_file):
 @click.option("--adapter", "adapter_from", type=click.Path(exists=True, file_okay=False),
               help="Train the heads on this already trained adapter (copied; no fine-tuning), "
                    "e.g. pipeline/heads/adapter.")
-def train(data, encoder, heads_dir, max_length, epochs, top_layers, adapter_from):
+@click.option("--backend", type=click.Choice(["onnx-int8", "onnx", "torch"]), default="onnx-int8", show_default=True,
+              help="The encoder backend whose embeddings the heads learn; written in the card, and the one the "
+                   "pipeline runs with these heads unless rules.yaml sets models.backend.")
+def train(data, encoder, heads_dir, max_length, epochs, top_layers, adapter_from, backend):
     """Retrain the sentiment, complaint, irony and emotion heads from the train/val splits; writes a model card.
 
     \b
@@ -795,7 +798,7 @@ def train(data, encoder, heads_dir, max_length, epochs, top_layers, adapter_from
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
     card = run_training(source, encoder, Path(heads_dir) if heads_dir else H.HEADS_DIR, max_length,
                         finetune_epochs=epochs, adapter_from=Path(adapter_from) if adapter_from else None,
-                        top_layers=top_layers or None)
+                        top_layers=top_layers or None, backend=backend)
     for task, scores in card["metrics"].items():
         click.echo(f"{task}: " + ", ".join(f"{k} {v}" for k, v in scores.items()))
 

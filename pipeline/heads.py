@@ -272,6 +272,11 @@ class Heads:
             out[rows] = self._predict(name, embeddings[rows], [texts[i] for i in rows])
         return out
 
+    @property
+    def backend(self) -> str:
+        """The encoder backend whose embeddings these heads were trained on (onnx for cards without one)."""
+        return self.card.get("backend") or "onnx"
+
     def _predict(self, name: str, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
         head = self.heads[name]
         return head.predict_proba(head.inputs(embeddings, texts, self.idf))

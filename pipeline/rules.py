@@ -259,7 +259,7 @@ class Models(Strict):
     intent_heads: str | None = None   # intent, category and severity heads (default: pipeline/heads_extra)
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
-    backend: Literal["onnx", "onnx-int8", "torch"] = "onnx"
+    backend: Literal["onnx", "onnx-int8", "torch"] | None = None   # default: what the heads were trained on
     tasks: TaskModels = TaskModels()
 
 

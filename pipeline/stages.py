@@ -77,7 +77,8 @@ def load_models(rules: Rules) -> Models:
     cfg = rules.models
     heads = load_heads(cfg.heads, encoder=cfg.encoder)
     adapter = str(heads.adapter) if heads.adapter else None
-    encoder = load_encoder(cfg.encoder, cfg.max_length, adapter, cfg.backend)
+    backend = cfg.backend or heads.backend
+    encoder = load_encoder(cfg.encoder, cfg.max_length, adapter, backend)
     intents = load_extra_heads(cfg.intent_heads)
     intents_encoder = None
     if not intents.reads_embeddings_of(encoder):
@@ -85,7 +86,7 @@ def load_models(rules: Rules) -> Models:
                     "(one more encoding pass; retrain them with `ecoute train-intents`)", intents.heads.encoder,
                     encoder.name)
         intents_encoder = load_encoder(intents.heads.encoder, cfg.max_length,
-                                       str(intents.adapter) if intents.adapter else None, cfg.backend)
+                                       str(intents.adapter) if intents.adapter else None, backend)
     return Models(encoder, heads, cfg.batch_size, load_task_models(cfg), intents, intents_encoder)
 
 

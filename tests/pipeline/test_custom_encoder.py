@@ -7,6 +7,7 @@ from pipeline.heads import HeadsMismatch, load_heads
 from pipeline.jobs import classify_mentions
 from pipeline.mention import Mention
 from pipeline.rules import parse_rules
+from pipeline.stages import load_models
 from pipeline.train import train
 
 NEG = ["my flight was late again", "refund never came, terrible", "rude staff and lost bag",
@@ -50,6 +51,16 @@ def test_a_local_model_trains_heads_and_classifies(tmp_path, tiny_encoder):
     assert {"val_with_ngrams", "val_without_ngrams"} <= set(card["metrics"]["complaint"])   # the choice is on record
     assert f"+{tiny_encoder}+" in out[0].model   # the heads, the encoder, then the intent heads
     assert out[0].intent in ("complaint", "question", "praise", "other")
+
+
+def test_the_pipeline_runs_the_backend_the_heads_learned_unless_rules_name_another(tmp_path, tiny_encoder):
+    heads_dir = tmp_path / "heads"
+    card = train(make_data(tmp_path / "data"), str(tiny_encoder), heads_dir, max_length=32, finetune_epochs=0)
+    assert card["backend"] == "onnx-int8"   # the default: heads learn the int8 graph's embeddings
+    base = (f"brands:\n  - name: Aerolia\n    keywords: [aerolia]\n"
+            f"models:\n  encoder: {tiny_encoder}\n  heads: {heads_dir}\n  max_length: 32\n")
+    assert load_models(parse_rules(base)).encoder.backend == "onnx-int8"
+    assert load_models(parse_rules(base + "  backend: onnx\n")).encoder.backend == "onnx"
 
 
 def test_heads_for_another_encoder_are_refused_with_a_hint(tmp_path, tiny_encoder):

