@@ -658,7 +658,7 @@ def bench(ctx, rules_file, data, no_speed):
     source = Path(data) if data else DEFAULT_DATA
     if not (source / "umsab").is_dir():
         raise click.ClickException(f"{source}: expected umsab/ and complaints/ folders (see ../shared/data/README.md)")
-    run(_rules(rules_file), source, click.echo, speed=not no_speed)
+    run(_rules(rules_file), source, click.echo, speed=not no_speed, rules_file=rules_file)
 
 
 @bench.command("queue")
