@@ -289,21 +289,36 @@ def stage_times(rules: Rules, texts: list[str], size: int = 32) -> list[str]:
     return [f"  {name:<18} {1000 * seconds / len(mentions):6.3f} ms a mention" for name, seconds in spent.items()]
 
 
-def classify_peak_mb(texts: list[str], rules_file: str | None = None) -> float:
+# Runs `ecoute classify` and writes the process's peak resident memory (VmHWM) to argv[1]. Read in the child:
+# Linux carries a parent's high-water mark across fork and exec into the child's ru_maxrss.
+_PEAK_OF_CLASSIFY = """
+import pathlib, sys
+from pipeline.cli import main
+try:
+    main(sys.argv[2:], standalone_mode=False)
+finally:
+    status = pathlib.Path("/proc/self/status").read_text().splitlines()
+    pathlib.Path(sys.argv[1]).write_text(next(line.split()[1] for line in status if line.startswith("VmHWM")))
+"""
+
+
+def classify_peak_mb(texts: list[str], rules_file: str | None = None) -> float | None:
     """Peak resident memory (MB) of `ecoute classify` scoring these texts, in a process of its own: what a
-    user's job needs, without the benchmark's data and reference encoders beside it."""
+    user's job needs, without the benchmark's data and reference encoders beside it (None without /proc)."""
+    if not Path("/proc/self/status").exists():
+        return None
     with tempfile.TemporaryDirectory() as folder:
-        source = Path(folder) / "mentions.jsonl"
+        source, peak = Path(folder) / "mentions.jsonl", Path(folder) / "peak"
         source.write_text("".join(json.dumps({"id": str(i), "text": text}) + "\n" for i, text in enumerate(texts)),
                           encoding="utf-8")
-        command = [sys.executable, "-m", "pipeline.cli", "classify", str(source), "-o", os.devnull,
+        command = [sys.executable, "-c", _PEAK_OF_CLASSIFY, str(peak), "classify", str(source), "-o", os.devnull,
                    *(["--rules", rules_file] if rules_file else [])]
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         if done.returncode:
             raise RuntimeError(f"ecoute classify failed: {done.stderr.strip()[-500:]}")
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024   # the largest child so far: this one
+        return int(peak.read_text()) / 1024   # kB
 
 
 def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = True,
@@ -415,7 +430,8 @@ def _speed(rules: Rules, umsab: list[Split], echo: Callable[[str], None], figure
     echo("  time a mention spends in each stage at batch 32 (classify holds the encoder):")
     for line in stage_times(rules, texts):
         echo(line)
-    figures["classify_peak_memory_mb"] = round(classify_peak_mb(texts, rules_file))
+    peak = classify_peak_mb(texts, rules_file)
+    figures["classify_peak_memory_mb"] = None if peak is None else round(peak)
     echo(f"  peak memory of `ecoute classify` on these {len(texts)} mentions, in a process of its own: "
          f"{figures['classify_peak_memory_mb']} MB (target ≤ 2,500)")
     echo("  load average after: %.2f %.2f %.2f (above the core count: other jobs shared them)" % os.getloadavg())

@@ -770,9 +770,9 @@ def digest(once, names, force, every, db, rules_file):
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "
               "(default: pipeline/heads, the shipped ones).")
 @click.option("--max-length", default=128, show_default=True)
-@click.option("--epochs", default=2, show_default=True,
+@click.option("--epochs", default=3, show_default=True,
               help="Epochs of LoRA fine-tuning of the encoder before the heads (0: keep the encoder frozen).")
-@click.option("--top-layers", default=4, show_default=True,
+@click.option("--top-layers", default=6, show_default=True,
               help="How many of the encoder's top layers get the adapter (0: all of them); the layers below are "
                    "computed once per text, so fewer is faster.")
 @click.option("--adapter", "adapter_from", type=click.Path(exists=True, file_okay=False),

@@ -128,6 +128,7 @@ def _save(out: Path, ctx: Context, idf, trained: dict, metrics: dict, data: Path
         "model": f"{'e5' if getattr(encoder, 'prefix', '') else 'encoder'}-ngram-cues-logreg.v2",
         "adapter": ADAPTER if adapter else None,
         "adapter_sha": adapter_fingerprint(adapter),
+        "backend": encoder.backend,   # the embeddings they learned: the pipeline's, as configured when trained
         "cue_weights": {task: scores["cue_weight"] for task, scores in metrics.items()},
         "cues": ["complaint_score", *CUE_NAMES],
         "data": f"{data.name}: {n} EN/FR posts written for this project (pipeline/data/README.md)",
