@@ -1,4 +1,6 @@
 """The speed part of `ecoute bench`, on a few posts of our own (the quality part needs ../shared)."""
+import pytest
+
 from pipeline.bench import classify_peak_mb, mixed_languages, stage_times, throughput
 from pipeline.stages import STAGES
 
@@ -148,4 +150,6 @@ def test_the_memory_of_classify_is_measured_in_a_process_of_its_own(tmp_path):
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text("brands:\n  - name: Aerolia\n    keywords: [aerolia]\n", encoding="utf-8")
     peak = classify_peak_mb(POSTS, str(rules_file))
+    if peak is None:
+        pytest.skip("no /proc: the peak is read from the child's /proc/self/status")
     assert 100 < peak < 2500   # the models are loaded, and stay under the issue's ceiling
