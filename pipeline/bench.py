@@ -36,7 +36,7 @@ from .mention import Mention
 from .rules import Rules
 from .stages import SENTIMENTS, STAGES, Context, label, load_models, run_stages, to_batch
 from .text import normalise
-from .train import Split, read_complaints, read_lines, read_umsab
+from .train import Split, machine, read_complaints, read_lines, read_umsab
 
 ANCHORS = {
     "sentiment_en": "FastText 50.9 · XLM-R 68.2 · XLM-T 70.6 · TF-IDF+LR 51.6 · MiniLM+LR 61.3 · VADER 56.0",
@@ -325,8 +325,8 @@ def run(rules: Rules, data: Path, echo: Callable[[str], None], speed: bool = Tru
         rules_file: str | None = None) -> dict:
     """Print every figure beside its anchors, then the figures as one JSON line (also returned)."""
     load = " · load average %.2f %.2f %.2f" % os.getloadavg()
-    echo(f"Écoute benchmark — {time.strftime('%Y-%m-%d')} — {platform.machine()}, "
-         f"{os.cpu_count()} CPU cores, Python {platform.python_version()}{load}")
+    echo(f"Écoute benchmark — {time.strftime('%Y-%m-%d %H:%M %Z')} — {machine()}, "
+         f"Python {platform.python_version()}{load}")
     echo(f"model: {rules.models.encoder} encoder + heads ({rules.models.heads or 'shipped'}); test splits")
     ctx = Context(rules, load_models(rules))
     predict = pipeline_predict(ctx)
