@@ -70,6 +70,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _one_or_many(value: Any) -> Any:
+    """A condition's value: one string, or a list of strings (any of them matches)."""
+    return [value] if isinstance(value, str) else value
+
+
+OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many)]
+
+
+class Category(Strict):
+    """A complaint category of the brand's own, learned from a few examples when the rules load
+    (pipeline/categories.py): `category` in the output is its `name`."""
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[^\s]+$")   # no spaces: a label, stored in 40 characters
+    description: str = ""
+    examples: StringList = Field(min_length=2, max_length=200)
+
+    @field_validator("examples")
+    @classmethod
+    def _no_blank_examples(cls, value: list[str]) -> list[str]:
+        if any(not example.strip() for example in value):
+            raise ValueError("an example is empty; write a post as a customer would")
+        return value
+
+
 class Brand(Strict):
     name: str = Field(min_length=1)
     keywords: StringList = Field(min_length=1)
@@ -78,6 +101,7 @@ class Brand(Strict):
     owned_domains: StringList = []
     official_accounts: StringList = []
     affiliated_accounts: StringList = []
+    categories: list[Category] | None = None   # this brand's complaint categories, instead of the shared ones
 
 
 class Source(Strict):
@@ -163,6 +187,16 @@ class Weights(Strict):
     crisis: float = 15             # the mention belongs to an alert (spike)
 
 
+ASSIGNMENTS = ("manual", "round_robin", "least_open")
+
+
+class Escalation(Strict):
+    """Who is notified when a case is due soon and when it breaches its first-response SLA, once per case
+    and stage: webhook names (alerts.webhooks) or e-mail addresses (sent through `smtp`)."""
+    due_soon: StringList = []
+    breached: StringList = []
+
+
 class Queue(Strict):
     first_response_sla: Duration = timedelta(hours=1)
     resolution_sla: Duration = timedelta(days=1)
@@ -173,6 +207,9 @@ class Queue(Strict):
     bands: list[Band] = []                        # none: every case gets first_response_sla / resolution_sla
     due_soon: Duration = timedelta(minutes=15)    # an item this close to its SLA stands out
     weights: Weights = Weights()
+    assignment: Literal[ASSIGNMENTS] = "manual"   # new cases: left for Claim next, or given to an agent at once
+    max_open_per_agent: int | None = Field(default=None, ge=1)   # automatic assignment skips agents holding this many
+    escalation: Escalation = Escalation()         # who hears of cases due soon and breached
 
     @field_validator("timezone")
     @classmethod
@@ -351,6 +388,9 @@ class Alerts(Strict):
 
 
 INTENTS = ("complaint", "question", "praise", "other")            # pipeline/intents.py, kept light here
+SEVERITIES = ("no_explicit_reproach", "disapproval", "accusation", "blame")
+TRANSPARENCY_KINDS = ("undisclosed_promotion", "undisclosed_affiliation", "coordinated_posting", "deception_accusation")
+DISMISS_REASONS = ("spam", "irrelevant", "duplicate", "other")    # pipeline/store.py
 CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
               "app_website", "safety", "other")
 PLACEHOLDERS = ("author", "brand", "case")
@@ -381,7 +421,7 @@ class ReplyTemplate(Strict):
     name: str = Field(min_length=1)
     text: str = Field(min_length=1)
     intent: Literal[INTENTS] | None = None       # none: any intent
-    category: Literal[CATEGORIES] | None = None  # none: any category (complaints only have one)
+    category: str | None = None  # none: any category (complaints only have one): built-in or rules' categories
     lang: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")   # 'en', 'fr'…; none: any language
 
     @field_validator("text")
@@ -402,9 +442,8 @@ class Privacy(Strict):
     retention_days: int | None = Field(default=None, ge=1)   # none: keep everything
 
 
-class DigestEmail(Strict):
-    """A digest by e-mail (SMTP). Credentials come from the environment, never from rules.yaml."""
-    to: StringList = Field(min_length=1)
+class Smtp(Strict):
+    """An SMTP server to send e-mail through. Credentials come from the environment, never from rules.yaml."""
     sender: str = Field(min_length=3)                # the From: address
     smtp_host: str = "localhost"
     smtp_port: int = Field(default=587, ge=1, le=65535)
@@ -412,6 +451,98 @@ class DigestEmail(Strict):
     username_env: str = "SMTP_USERNAME"              # variables holding the login; no login when unset
     password_env: str = "SMTP_PASSWORD"
     timeout: Duration = timedelta(seconds=30)
+
+
+class DigestEmail(Smtp):
+    """A digest by e-mail (SMTP)."""
+    to: StringList = Field(min_length=1)
+
+
+class Team(Strict):
+    """Agents who work a share of the cases: those of their `languages` and `brands` (empty: any)."""
+    name: str = Field(min_length=1, max_length=120)
+    members: StringList = []
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = []
+    brands: StringList = []
+    assignment: Literal[ASSIGNMENTS] | None = None   # none: queue.assignment
+    max_open_per_agent: int | None = Field(default=None, ge=1)   # none: queue.max_open_per_agent
+    escalation: Escalation | None = None             # none: queue.escalation, for this team's cases
+
+
+class When(Strict):
+    """An automation's conditions, all of which must hold (a list: any of its values)."""
+    brand: OneOrMany = []
+    source: OneOrMany = []                 # a source's name in rules.yaml or its type (twitter, rss…)
+    lang: OneOrMany = []
+    intent: OneOrMany = []
+    category: OneOrMany = []
+    severity: OneOrMany = []
+    sentiment: OneOrMany = []
+    transparency: OneOrMany = []           # a transparency risk's kind
+    min_priority: int | None = Field(default=None, ge=0, le=100)
+    min_followers: int | None = Field(default=None, ge=0)
+    keywords: StringList = []              # any of them in the post, as words, case-insensitively
+    authors: StringList = []               # any of these handles
+
+    @field_validator("intent")
+    @classmethod
+    def _known_intents(cls, value: list[str]) -> list[str]:
+        return _known(value, INTENTS, "intent")
+
+    @field_validator("severity")
+    @classmethod
+    def _known_severities(cls, value: list[str]) -> list[str]:
+        return _known(value, SEVERITIES, "severity")
+
+    @field_validator("sentiment")
+    @classmethod
+    def _known_sentiments(cls, value: list[str]) -> list[str]:
+        return _known(value, SENTIMENT_CLASSES, "sentiment")
+
+    @field_validator("transparency")
+    @classmethod
+    def _known_risks(cls, value: list[str]) -> list[str]:
+        return _known(value, TRANSPARENCY_KINDS, "transparency kind")
+
+
+def _known(values: list[str], choices: tuple[str, ...], what: str) -> list[str]:
+    for value in values:
+        if value not in choices:
+            guess = difflib.get_close_matches(value, choices, n=1)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            raise ValueError(f"unknown {what} {value!r}{hint}; one of {', '.join(choices)}")
+    return values
+
+
+def _dismiss_reason(value: Any) -> Any:
+    return "spam" if value is True else None if value is False else value
+
+
+class Then(Strict):
+    """An automation's actions."""
+    assign_team: str | None = None          # a team's name: the case goes to that team
+    assign: str | None = None               # a user's name
+    priority: int = Field(default=0, ge=-100, le=100)   # points added to the case's priority
+    tag: OneOrMany = []
+    notify: StringList = []                 # webhook names (alerts.webhooks) or e-mail addresses
+    template: str | None = None             # a reply template's name, suggested first on the case
+    dismiss: Annotated[Literal[DISMISS_REASONS] | None, BeforeValidator(_dismiss_reason)] = None   # true: spam
+
+    @model_validator(mode="after")
+    def _does_something(self) -> "Then":
+        if not (self.assign_team or self.assign or self.priority or self.tag or self.notify or self.template
+                or self.dismiss):
+            raise ValueError("an automation needs at least one action: assign_team, assign, priority, tag, "
+                             "notify, template or dismiss")
+        return self
+
+
+class Automation(Strict):
+    """If a new case matches `when`, do `then` (README, 'Automations'). Evaluated in file order."""
+    name: str = Field(min_length=1, max_length=120)
+    enabled: bool = True
+    when: When = When()
+    then: Then
 
 
 class Digest(Strict):
@@ -444,10 +575,17 @@ class Rules(Strict):
     templates: list[ReplyTemplate] = []
     privacy: Privacy = Privacy()
     digests: list[Digest] = []
+    categories: list[Category] = []      # the brand's complaint categories (empty: the built-in list)
+    teams: list[Team] = []
+    automations: list[Automation] = []
+    smtp: Smtp | None = None             # for notifications to e-mail addresses (automations, escalation)
 
     @model_validator(mode="after")
     def _unique_names(self) -> "Rules":
-        for kind, items in (("brand", self.brands), ("source", self.sources), ("digest", self.digests)):
+        for kind, items in (("brand", self.brands), ("source", self.sources), ("digest", self.digests),
+                            ("team", self.teams), ("automation", self.automations),
+                            ("category", self.categories),
+                            *((f"brand {b.name!r} category", b.categories) for b in self.brands if b.categories)):
             names = [item.name for item in items]
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
@@ -460,6 +598,22 @@ class Rules(Strict):
 
     def brand(self, name: str) -> Brand:
         return next(b for b in self.brands if b.name == name)
+
+    def categories_for(self, brand: str | None) -> list[Category]:
+        """The categories a complaint about `brand` is sorted into: the brand's own, else the shared ones
+        (empty: the built-in list)."""
+        own = next((b.categories for b in self.brands if b.name == brand), None)
+        return list(own if own is not None else self.categories)
+
+    def category_names(self) -> tuple[str, ...]:
+        """Every category a complaint can get under these rules, over all brands."""
+        names = [c.name for b in self.brands for c in (self.categories_for(b.name) or ())]
+        if any(not self.categories_for(b.name) for b in self.brands):
+            names += CATEGORIES
+        return tuple(dict.fromkeys(names))
+
+    def team(self, name: str) -> Team:
+        return next(t for t in self.teams if t.name == name)
 
 
 class RulesError(Exception):
@@ -497,13 +651,68 @@ def parse_rules(text: str, filename: str = DEFAULT_RULES) -> Rules:
     if not isinstance(data, dict):
         raise RulesError(filename, [f"{filename}:1: expected a mapping with 'brands', got {type(data).__name__}"])
     try:
-        return Rules.model_validate(data)
+        rules = Rules.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors()
         problems = [_describe(error, node, filename) for error in errors[:MAX_PROBLEMS]]
         if len(errors) > MAX_PROBLEMS:
             problems.append(f"{filename}: … and {len(errors) - MAX_PROBLEMS:,} more problems")
         raise RulesError(filename, problems) from None
+    problems = [f"{filename}:{_line_of(node, loc)} {_format_path(loc)}: {message}"
+                for loc, message in unknown_names(rules)]
+    if problems:
+        raise RulesError(filename, problems[:MAX_PROBLEMS])
+    return rules
+
+
+def unknown_names(rules: Rules) -> list[tuple[list, str]]:
+    """Names that point at nothing: a team, webhook, template, brand or category named in an automation, a
+    team, the escalation or a template that the rules do not define; (location, message) each."""
+    webhooks = [w.name for w in rules.alerts.webhooks]
+    teams = [t.name for t in rules.teams]
+    brands = [b.name for b in rules.brands]
+    categories = rules.category_names()
+    out: list[tuple[list, str]] = []
+
+    def check(loc: list, value: str, known, what: str, where: str) -> None:
+        if value not in known:
+            guess = difflib.get_close_matches(value, list(known), n=1)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            listed = ", ".join(known) if known else "none"
+            out.append((loc, f"unknown {what} {value!r}{hint}; {where}: {listed}"))
+
+    def targets(loc: list, values: list[str]) -> None:
+        for j, value in enumerate(values):
+            if "@" in value:
+                if rules.smtp is None:
+                    out.append(([*loc, j], f"{value!r} is an e-mail address, but there is no 'smtp' section to "
+                                           f"send it through"))
+            else:
+                check([*loc, j], value, webhooks, "webhook", "webhooks defined under alerts.webhooks")
+
+    for i, team in enumerate(rules.teams):
+        for j, brand in enumerate(team.brands):
+            check(["teams", i, "brands", j], brand, brands, "brand", "brands")
+        if team.escalation:
+            for stage in ("due_soon", "breached"):
+                targets(["teams", i, "escalation", stage], getattr(team.escalation, stage))
+    for stage in ("due_soon", "breached"):
+        targets(["queue", "escalation", stage], getattr(rules.queue.escalation, stage))
+    for i, auto in enumerate(rules.automations):
+        for j, brand in enumerate(auto.when.brand):
+            check(["automations", i, "when", "brand", j], brand, brands, "brand", "brands")
+        for j, category in enumerate(auto.when.category):
+            check(["automations", i, "when", "category", j], category, categories, "category", "categories")
+        if auto.then.assign_team:
+            check(["automations", i, "then", "assign_team"], auto.then.assign_team, teams, "team", "teams")
+        if auto.then.template:
+            check(["automations", i, "then", "template"], auto.then.template,
+                  list(dict.fromkeys(t.name for t in rules.templates)), "template", "templates")
+        targets(["automations", i, "then", "notify"], auto.then.notify)
+    for i, template in enumerate(rules.templates):
+        if template.category:
+            check(["templates", i, "category"], template.category, categories, "category", "categories")
+    return out
 
 
 def _check_aliases(root: yaml.Node | None, filename: str) -> None:

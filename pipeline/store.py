@@ -103,6 +103,10 @@ queue_items = sa.Table(
     sa.Column("reply_id", sa.String(200)),
     sa.Column("reply_url", sa.Text),
     sa.Column("last_error", sa.Text),
+    # teams, automations (0011_desk_automation)
+    sa.Column("team", sa.String(120), index=True),          # the team whose case it is (rules.yaml teams)
+    sa.Column("tags", sa.Text),                             # JSON list, added by automations
+    sa.Column("template", sa.String(120)),                  # a reply template an automation suggests
 )
 
 # the queue's order: the top new case is the first entry of this index (claim_next, the first page)
@@ -125,6 +129,41 @@ case_events = sa.Table(
     sa.Column("mention_key", sa.String(300)),
     sa.Column("text", sa.Text),                         # a note or a reply as sent
     sa.Column("detail", sa.Text),                       # JSON
+)
+
+# Which automation has fired on which case: each fires once per case (0011_desk_automation).
+case_automations = sa.Table(
+    "case_automations", metadata,
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("queue_items.id"), primary_key=True),
+    sa.Column("automation", sa.String(120), primary_key=True),
+    sa.Column("fired_at", sa.DateTime, nullable=False),
+    sa.Column("mention_key", sa.String(300)),            # the mention it fired on
+)
+
+# A case's notifications (an automation's `notify`, SLA escalation): one row per case, reason and target,
+# so each is sent once; failed ones are retried like alert deliveries (0011_desk_automation).
+case_notifications = sa.Table(
+    "case_notifications", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.Integer, sa.ForeignKey("queue_items.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),    # automation | due_soon | breached
+    sa.Column("name", sa.String(120), nullable=False),   # the automation's name, or the stage
+    sa.Column("target", sa.String(320), nullable=False), # a webhook's name or an e-mail address
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.UniqueConstraint("case_id", "kind", "name", "target", name="uq_case_notifications"),
+)
+
+# Handles an agent linked as one person (source:author → the person's key, itself a handle): the customer's
+# history spans them, and erasure follows the link (0011_desk_automation).
+person_links = sa.Table(
+    "person_links", metadata,
+    sa.Column("handle", sa.String(300), primary_key=True),
+    sa.Column("person", sa.String(300), nullable=False, index=True),
+    sa.Column("linked_by", sa.String(120), nullable=False),
+    sa.Column("linked_at", sa.DateTime, nullable=False),
 )
 
 cursors = sa.Table(
@@ -253,6 +292,23 @@ def _emotion_irony(conn: Connection) -> None:
             conn.execute(sa.text(f"ALTER TABLE classifications ADD COLUMN {column} {kind}"))
 
 
+DESK_COLUMNS = {"team": "VARCHAR(120)", "tags": "TEXT", "template": "VARCHAR(120)"}
+
+
+def _desk_automation(conn: Connection) -> None:
+    """Teams, tags and suggested templates on cases; automations fired, case notifications, linked handles,
+    and users' availability (away, signed out: automatic assignment skips them)."""
+    from .users import add_availability
+
+    have = {c["name"] for c in sa.inspect(conn).get_columns("queue_items")}
+    for column, kind in DESK_COLUMNS.items():
+        if column not in have:
+            conn.execute(sa.text(f"ALTER TABLE queue_items ADD COLUMN {column} {kind}"))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_queue_items_team ON queue_items (team)"))
+    metadata.create_all(conn, tables=[case_automations, case_notifications, person_links])
+    add_availability(conn)
+
+
 def _sign_in_throttle(conn: Connection) -> None:
     """Failed sign-in counts and users' session generation (their SQL: pipeline/users.py)."""
     from .users import create_throttle_tables
@@ -260,12 +316,12 @@ def _sign_in_throttle(conn: Connection) -> None:
     create_throttle_tables(conn)
 
 
-# The named steps, in the order they run; Alembic revisions 0001–0010 (pipeline/migrations) call them.
+# The named steps, in the order they run; Alembic revisions 0001–0011 (pipeline/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
               ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
               ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes),
               ("0008_tombstones", _tombstones), ("0009_sign_in_throttle", _sign_in_throttle),
-              ("0010_emotion_irony", _emotion_irony))
+              ("0010_emotion_irony", _emotion_irony), ("0011_desk_automation", _desk_automation))
 
 
 def steps() -> dict:

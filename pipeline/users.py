@@ -62,6 +62,9 @@ users = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     # moved by each password change: a session signed in under an older one is signed out
     sa.Column("generation", sa.Integer, nullable=False, default=0, server_default="0"),
+    # at the desk or not (0011): 'available', 'away' or 'signed_out'; automatic assignment takes available agents
+    sa.Column("availability", sa.String(20), nullable=False, default="signed_out", server_default="signed_out"),
+    sa.Column("availability_at", sa.DateTime),
 )
 
 sign_in_failures = sa.Table(
@@ -104,6 +107,15 @@ class User:
 def create_tables(conn: Connection) -> None:
     """Migration 0006_users."""
     metadata.create_all(conn, tables=[users])
+
+
+def add_availability(conn: Connection) -> None:
+    """Migration 0011_desk_automation: users.availability (a store made before it lacks the columns)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns("users")}
+    if "availability" not in have:
+        conn.execute(sa.text("ALTER TABLE users ADD COLUMN availability VARCHAR(20) NOT NULL DEFAULT 'signed_out'"))
+    if "availability_at" not in have:
+        conn.execute(sa.text("ALTER TABLE users ADD COLUMN availability_at TIMESTAMP"))
 
 
 def create_throttle_tables(conn: Connection) -> None:

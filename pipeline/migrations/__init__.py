@@ -1,6 +1,6 @@
 """Schema migrations with Alembic, for SQLite and PostgreSQL alike, configured in code (no alembic.ini).
 
-Revisions 0001…0010 live in `versions/`; each calls one named step function (0001–0005 are the
+Revisions 0001…0011 live in `versions/`; each calls one named step function (0001–0005 are the
 steps `Store.migrate` applied before Alembic, kept in `pipeline.store.MIGRATIONS`; 0006 adds users).
 Each revision also records its step's name in `schema_migrations`, the table the pre-Alembic code
 read, so that older code opening a newer store finds nothing to do.
@@ -24,6 +24,8 @@ and never loads Alembic's machinery. Concurrent upgrades wait: on PostgreSQL on 
     0008      0008_tombstones           keys of deleted, purged and erased mentions (never stored again)
     0009      0009_sign_in_throttle     sign_in_failures, users.generation (pipeline/users.py)
     0010      0010_emotion_irony        classifications.emotion / emotion_score / irony_score
+    0011      0011_desk_automation      queue_items.team / tags / template, case_automations,
+                                        case_notifications, person_links, users.availability
 
 (0005_cases was applied before 0004_alerts by the old code; the revisions keep that order.)
 """
@@ -40,7 +42,8 @@ HERE = Path(__file__).resolve().parent
 # revision → the step it applies, in order; the step names are what schema_migrations holds
 REVISIONS = {"0001": "0001_initial", "0002": "0002_source_health", "0003": "0003_category_severity",
              "0004": "0005_cases", "0005": "0004_alerts", "0006": "0006_users", "0007": "0007_analytics_indexes",
-             "0008": "0008_tombstones", "0009": "0009_sign_in_throttle", "0010": "0010_emotion_irony"}
+             "0008": "0008_tombstones", "0009": "0009_sign_in_throttle", "0010": "0010_emotion_irony",
+             "0011": "0011_desk_automation"}
 HEAD = list(REVISIONS)[-1]
 VERSION_TABLE = "alembic_version"
 _LOCK_ID = 0x6563_6F75   # 'ecou': PostgreSQL advisory lock held while migrating
