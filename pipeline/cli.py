@@ -619,8 +619,9 @@ def db_current(db):
 def erase(author, source, db, actor, dry_run):
     """Erase a person on request: their mentions, labels, cases, replies and notes naming them, alert links.
 
-    One transaction. Open cases go too. The audit log records who asked, when and how many rows, never
-    the handle.
+    One transaction. Open cases go too. Erasure follows the link: handles an agent linked to this one as
+    the same person (the case page's Customer section) are erased with it, and the links go; the output
+    names them. The audit log records who asked, when and how many rows, never the handle.
 
     \b
     Example:
