@@ -76,20 +76,17 @@ def assign_cases(store: Store, rules: Rules, now: datetime | None = None) -> dic
     done: dict[int, str] = {}
     for row in _waiting(store, now):
         team = team_of(rules, row)
-        if team is not None and team != row["team"]:
-            _set_team(store, row["id"], team)
         if team not in pools:
             pools[team] = _pool(rules, team, people)
             last[team] = _last_assigned(store, team)
         pool = pools[team]
-        if pool.policy not in AUTOMATIC:
-            continue
-        agent = pick_agent(pool, open_counts, last[team], people)
-        if agent is None or not _give(store, row["id"], agent, pool, now):
-            continue
-        open_counts[agent] += 1
-        last[team] = agent
-        done[int(row["id"])] = agent
+        agent = pick_agent(pool, open_counts, last[team], people) if pool.policy in AUTOMATIC else None
+        if agent is not None and _give(store, row["id"], agent, pool, now):     # sets the team too
+            open_counts[agent] += 1
+            last[team] = agent
+            done[int(row["id"])] = agent
+        elif team is not None and team != row["team"]:
+            _set_team(store, row["id"], team)
     return done
 
 
