@@ -305,6 +305,8 @@ def _desk_automation(conn: Connection) -> None:
         if column not in have:
             conn.execute(sa.text(f"ALTER TABLE queue_items ADD COLUMN {column} {kind}"))
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_queue_items_team ON queue_items (team)"))
+    # a customer's history and erasure look mentions up by source and lower-cased author (pipeline/customers.py)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_mentions_source_author ON mentions (source, lower(author))"))
     metadata.create_all(conn, tables=[case_automations, case_notifications, person_links])
     add_availability(conn)
 
