@@ -117,7 +117,7 @@ def sign_in_form(current: Store) -> None:
             st.error("Unknown user name or wrong password.")
         else:
             st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
-            users.set_availability(current, user.name, "available")    # at the desk: automatic assignment may give her cases
+            users.set_availability(current, user.name, "available")   # automatic assignment may give her cases
             st.rerun()
     if oidc_configured():
         st.button("Sign in with your identity provider", on_click=st.login)
