@@ -22,7 +22,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from pipeline import replies, store_alerts, templates, users
+from pipeline import assignment, customers, replies, store_alerts, templates, users
 from pipeline.rules import Queue, RulesError, parse_rules, rules_path
 from pipeline.sla import humanise, sla_state
 from pipeline.ui_trends import trends_page as trends_view
@@ -89,6 +89,7 @@ def identity() -> tuple[str, str]:
         if user is not None and not user.disabled:
             st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
             current.record(user.name, "sign_in", {"via": "oidc"})
+            users.set_availability(current, user.name, "available")
             return user.name, user.role
         st.title("Not authorised")
         st.text(f"{claimed} is signed in with the identity provider but is not a user of this desk.\n"
@@ -116,6 +117,7 @@ def sign_in_form(current: Store) -> None:
             st.error("Unknown user name or wrong password.")
         else:
             st.session_state["user"], st.session_state["user_generation"] = user.name, user.generation
+            users.set_availability(current, user.name, "available")   # automatic assignment may give her cases
             st.rerun()
     if oidc_configured():
         st.button("Sign in with your identity provider", on_click=st.login)
@@ -136,8 +138,22 @@ def sign_out() -> None:
     name = st.session_state.pop("user", None)
     if name:
         store().record(name, "sign_out")
+        users.set_availability(store(), name, "signed_out")
     if oidc_configured() and st.user.is_logged_in:
         st.logout()
+
+
+def availability_toggle(name: str) -> None:
+    """The sidebar's Away switch: automatic assignment gives new cases to available agents only."""
+    if not allowed("claim"):
+        return
+    away = users.availability_of(store(), name) == "away"
+    st.sidebar.toggle("Away", value=away, key="away-toggle", on_change=set_away,
+                      help="While away, automatic assignment gives you no new cases; Claim next still works.")
+
+
+def set_away() -> None:
+    users.set_availability(store(), me(), "away" if st.session_state.get("away-toggle") else "available")
 
 
 def me() -> str:
@@ -212,15 +228,16 @@ def queue_page() -> None:
     source = row1[1].selectbox("Source", [ALL] + current.sources(), key="queue_source")
     lang = row1[2].selectbox("Language", [ALL, "en", "fr"], key="queue_lang")
     intent = row1[3].selectbox("Intent", [ALL, "complaint", "question", "praise", "other"], key="queue_intent")
-    row2 = st.columns(4)
+    row2 = st.columns(5)
     category = row2[0].selectbox("Category", [ALL] + CATEGORIES, key="queue_category")
     state = row2[1].selectbox("SLA", [ALL] + list(SLA_STATES.values()), key="queue_sla")
     assignee = row2[2].selectbox("Assignee", [ALL, "Me", "Unassigned"] + known_agents(current), key="queue_assignee")
-    mine = row2[3].toggle("Only mine and unclaimed", key="queue_mine")
+    team = row2[3].selectbox("Team", [ALL, NO_TEAM] + ([t.name for t in cfg.teams] if cfg else []), key="queue_team")
+    mine = row2[4].toggle("Only mine and unclaimed", key="queue_mine")
     pick = lambda value: None if value == ALL else value  # noqa: E731
     who = {ALL: None, "Me": me(), "Unassigned": ""}.get(assignee, assignee)
     items = current.queue(brand=pick(brand), source=pick(source), lang=pick(lang), intent=pick(intent),
-                          category=pick(category), assignee=who)
+                          category=pick(category), assignee=who, team="" if team == NO_TEAM else pick(team))
     if mine:
         items = items[(items["status"] == "new") | (items["assignee"] == me())]
     if len(items):
@@ -244,6 +261,7 @@ def queue_page() -> None:
         queue_item(row, now)
 
 
+NO_TEAM = "(no team)"
 CATEGORIES = ["delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
               "app_website", "safety", "other"]
 
@@ -263,8 +281,9 @@ def queue_item(row, now: datetime) -> None:
             kind = row.intent + "".join(f" · {value.replace('_', ' ')}" for value in (row.category, row.severity)
                                         if isinstance(value, str) and value)
             more = f" · {int(row.mentions)} mentions" if getattr(row, "mentions", 1) and int(row.mentions) > 1 else ""
+            team = f" · team {row.team}" if isinstance(getattr(row, "team", None), str) and row.team else ""
             st.text(f"#{row.id} · priority {row.priority} · {', '.join(row.brands)} · {kind} · "
-                    f"{row.sentiment} · {row.lang} · {holder}{more}")
+                    f"{row.sentiment} · {row.lang} · {holder}{team}{more}")
             st.text(f"{row.source} · {plain_name(row.author) or 'unknown author'}"
                     + (f" ({int(row.author_followers):,} followers)" if pd.notna(row.author_followers) else "")
                     + f" · {age(row.created_at, now)} · {row.sla_label}")
@@ -330,7 +349,7 @@ def open_case(item_id: int) -> None:
 
 def take_next(brand: str | None) -> None:
     try:
-        item_id = store().claim_next(me(), brand=brand)
+        item_id = store().claim_next(me(), brand=brand, teams=assignment.teams_of_agent(rules(), me()))
     except QueueConflict as exc:
         st.session_state["flash"] = ("warning", str(exc))
         st.rerun()
@@ -372,6 +391,7 @@ def case_page() -> None:
     state, label = sla_of(status, pd.Timestamp(case["due_at"]) if case["due_at"] else None,
                           pd.Timestamp(case["resolve_due_at"]) if case.get("resolve_due_at") else None, now)
     info = (f"{status}" + (f" · {plain_name(holder)}" if holder else "")
+            + (f" · team {case['team']}" if case.get("team") else "")
             + (f" · band {case['band']}" if case.get("band") else ""))
     if case.get("dismiss_reason"):
         info += f" · dismissed as {case['dismiss_reason']}"
@@ -400,10 +420,64 @@ def case_page() -> None:
                 st.link_button("Open post", url)
     if status in OPEN_STATUSES:
         case_actions(item_id, status, holder, latest)
+    if latest is not None and isinstance(latest["actor"], str) and latest["actor"].strip():
+        customer_section(item_id, latest["source"], latest["actor"])
     st.subheader("Timeline")
     shown = timeline.assign(detail=timeline["detail"].fillna("") if "detail" in timeline else "")
     st.dataframe(shown[["at", "kind", "actor", "text", "detail"]].rename(columns={"at": "when (UTC)", "actor": "who"}),
                  hide_index=True, width="stretch", placeholder="")
+
+
+def customer_section(item_id: int, source: str, author: str) -> None:
+    """The customer, not only the thread: the author's (and linked handles') other cases and mentions."""
+    st.subheader("Customer")
+    history = customers.customer_history(store(), source, author, exclude_case=item_id)
+    counts = history["counts"]
+    cols = st.columns(4)
+    cols[0].metric("Complaints this month", counts["complaints_this_month"])
+    cols[1].metric("Open cases", counts["open_cases"])
+    cols[2].metric("Last sentiment", counts["last_sentiment"] or "unknown")
+    cols[3].metric("First seen", f"{counts['first_seen']:%Y-%m-%d}" if counts["first_seen"] else "unknown")
+    st.text("Handles: " + ", ".join(plain_name(h) for h in history["handles"]))
+    st.dataframe(customer_table(history), hide_index=True, width="stretch", placeholder="")
+    if allowed("note"):
+        customer_links(item_id, customers.handle_of(source, author), history["handles"])
+
+
+def customer_table(history: dict) -> pd.DataFrame:
+    """The other mentions, each with its case and the case's status; post text stays a cell, never markdown."""
+    posts = history["mentions"]
+    status = dict(zip(history["cases"]["id"], history["cases"]["status"]))
+    return pd.DataFrame({"when (UTC)": posts["at"], "source": posts["source"], "author": posts["author"],
+                         "text": posts["text"].map(lambda t: shown_text(t) if isinstance(t, str) else ""),
+                         "intent": posts["intent"], "sentiment": posts["sentiment"],
+                         "case": posts["case_id"].map(lambda i: f"#{i}" if pd.notna(i) else ""),
+                         "case status": posts["case_id"].map(lambda i: status.get(i, "") if pd.notna(i) else "")})
+
+
+def customer_links(item_id: int, handle: str, linked: list[str]) -> None:
+    with st.expander("Link another handle of this person"):
+        st.caption("A handle is source:author, such as reddit:dan_b. Linked handles share one history, and "
+                   "erasing one erases them all.")
+        other = st.text_input("Other handle", key=f"link-handle-{item_id}").strip()[:300]
+        if st.button("Link", key=f"case-link-{item_id}", disabled=not other):
+            act_on_handles(lambda: customers.link_handles(store(), handle, other, actor=me()),
+                           f"Linked {handle} and {other}")
+        others = [h for h in linked if h != handle]
+        if others:
+            gone = st.selectbox("Unlink", others, index=None, key=f"unlink-handle-{item_id}")
+            if st.button("Unlink", key=f"case-unlink-{item_id}", disabled=not gone):
+                act_on_handles(lambda: customers.unlink_handle(store(), gone, actor=me()), f"Unlinked {gone}")
+
+
+def act_on_handles(action, done: str) -> None:
+    try:
+        action()
+    except customers.HandleError as exc:
+        st.session_state["flash"] = ("warning", str(exc))
+    else:
+        st.session_state["flash"] = ("success", done)
+    st.rerun()
 
 
 def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
@@ -665,6 +739,7 @@ def main() -> None:
     if users.has_users(store()):
         st.sidebar.text(f"Signed in as {name} ({role})")
         st.sidebar.button("Sign out", on_click=sign_out, key="sign-out")
+        availability_toggle(name)
     flash = st.session_state.pop("flash", None)
     if flash:  # the message can carry an agent's name: shown as plain text, never markdown
         (st.success if flash[0] == "success" else st.warning)("Done" if flash[0] == "success" else "Not done")

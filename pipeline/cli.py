@@ -439,7 +439,7 @@ def users_add(name, role, password_stdin, no_password, db, actor):
 @users.command("list")
 @click.option("--db", help=DB_HELP)
 def users_list(db):
-    """Every user with role, creation date and whether disabled.
+    """Every user with role, creation date, availability (available, away, signed_out) and whether disabled.
 
     \b
     Example:
@@ -449,7 +449,7 @@ def users_list(db):
 
     found = list_users(_store(db))
     for user in found:
-        click.echo(f"{user.name}\t{user.role}\tcreated {user.created_at:%Y-%m-%d}"
+        click.echo(f"{user.name}\t{user.role}\tcreated {user.created_at:%Y-%m-%d}\t{user.availability}"
                    + ("\tdisabled" if user.disabled else ""))
     if not found:
         click.echo("no users: the dashboard runs without sign-in (add one with `ecoute users add`)")
@@ -540,6 +540,29 @@ def users_password(name, password_stdin, db, actor):
     click.echo(f"password of {name} changed")
 
 
+@users.command("availability")
+@click.argument("name")
+@click.argument("availability", type=click.Choice(["available", "away", "signed_out"]))
+@click.option("--db", help=DB_HELP)
+@click.option("--actor", help="Who asked, for the audit log (default: the user herself).")
+def users_availability(name, availability, db, actor):
+    """Say whether a user is at the desk: automatic assignment (queue.assignment or a team's
+    round_robin / least_open) gives new cases to 'available' agents only, never to 'away' or
+    'signed_out' ones. The dashboard sets it at sign-in and sign-out and from its sidebar toggle.
+
+    \b
+    Example:
+      ecoute users availability ana away
+    """
+    from .users import UserError, set_availability
+
+    try:
+        set_availability(_store(db), name, availability, actor=actor)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"{name} is now {availability}")
+
+
 @main.group("db")
 def db_group():
     """The store's schema: Alembic migrations (pipeline/migrations), for SQLite and PostgreSQL."""
@@ -596,8 +619,9 @@ def db_current(db):
 def erase(author, source, db, actor, dry_run):
     """Erase a person on request: their mentions, labels, cases, replies and notes naming them, alert links.
 
-    One transaction. Open cases go too. The audit log records who asked, when and how many rows, never
-    the handle.
+    One transaction. Open cases go too. Erasure follows the link: handles an agent linked to this one as
+    the same person (the case page's Customer section) are erased with it, and the links go; the output
+    names them. The audit log records who asked, when and how many rows, never the handle.
 
     \b
     Example:

@@ -63,12 +63,26 @@ def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, i
     while True:
         pending = store.unclassified(limit=size)
         if not pending:
+            route_cases(store, rules)
             return classified, queued
         ctx = ctx or Context(rules, load_models(rules))
         labels = label(pending, replace(ctx, recent=tuple(recent_for(store, pending, rules))))
         queued += store.save_labels(labels, rules.queue)
         classified += len(labels)
         log.info("classified %d mentions, %d queued so far", classified, queued)
+
+
+def route_cases(store: Store, rules: Rules) -> dict[int, str]:
+    """Put new cases on their team and, under round_robin or least_open, give them to available agents
+    (pipeline/assignment.py); each pass also picks up cases left waiting while nobody was available."""
+    if not rules.teams and rules.queue.assignment == "manual":
+        return {}
+    from .assignment import assign_cases
+
+    assigned = assign_cases(store, rules)
+    if assigned:
+        log.info("assigned %d new cases", len(assigned))
+    return assigned
 
 
 def recent_for(store: Store, batch: list[Mention], rules: Rules, limit: int = 5000) -> list[dict]:

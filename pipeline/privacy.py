@@ -8,6 +8,8 @@ that name the person are the others' and stay (`ecoute delete --purge` removes o
 audit log keeps who asked, when and how many rows went, never the handle or any text; its entries
 that named an erased mention lose that key. Erased keys are remembered (`tombstones`: the key,
 never the text), so a later copy of an erased post, fetched or imported again, is not stored.
+Erasure follows the link: handles an agent linked as one person (pipeline/customers.py) are erased
+with the one asked for, and the links go, as do the handles named in link and unlink audit entries.
 
 `prune` removes mentions posted (or, without a date, fetched) before the retention period, with
 the same things hanging off them, except mentions of open cases: an open case is never pruned, and
@@ -42,14 +44,19 @@ class Removal:
     rows: Counter = field(default_factory=Counter)
     changed: Counter = field(default_factory=Counter)
     dry_run: bool = False
+    linked: list[str] = field(default_factory=list)     # other handles erased because they were linked
 
     def line(self) -> str:
         def listed(counts: Counter) -> str:
             return ", ".join(f"{n} {table}" for table, n in sorted(counts.items()) if n)
 
         line = ("would remove " if self.dry_run else "removed ") + (listed(self.rows) or "nothing")
-        return line + (f"; {'would change' if self.dry_run else 'changed'} {listed(self.changed)}"
-                       if +self.changed else "")
+        line += (f"; {'would change' if self.dry_run else 'changed'} {listed(self.changed)}"
+                 if +self.changed else "")
+        if self.linked:
+            line += (f"; {'would follow' if self.dry_run else 'followed'} the link to {len(self.linked)} other "
+                     f"handle{'s' if len(self.linked) > 1 else ''} of the same person: {', '.join(self.linked)}")
+        return line
 
     def counts(self) -> dict:
         return {"removed": dict(+self.rows), "changed": dict(+self.changed)}
@@ -70,13 +77,60 @@ def erase(store: Store, author: str, source: str | None = None, actor: str = "cl
     if source:
         query = query.where(mentions.c.source == source)
     with _unit(store, dry_run) as (c, removal):
+        removal.linked = _linked_handles(c, variants[0], source)
+        if removal.linked:
+            from .customers import by_handles
+
+            query = sa.select(mentions.c.key).where(sa.or_(query.whereclause, by_handles(removal.linked)))
         keys = list(c.scalars(query))
         remove_mentions(c, keys, removal)
-        _scrub_quotes(c, variants[1:], removal)
+        quoted = variants[1:] + [v for h in removal.linked for v in handle_variants(h.split(":", 1)[1])[1:]]
+        _scrub_quotes(c, sorted(set(quoted)), removal)
+        _unlink(c, variants[0], source, removal)
         if not dry_run:
             store.bury(c, keys, "erased")     # a later copy of an erased post is not stored again
-            store._audit(c, actor, "erase", detail={"source": source, **removal.counts()})
+            store._audit(c, actor, "erase", detail={"source": source, "linked_handles": len(removal.linked),
+                                                    **removal.counts()})
     return removal
+
+
+def _own_handles(c: Connection, bare: str, source: str | None) -> list[str]:
+    """The linked handles ('source:author') of the author asked for: on `source`, or on any source."""
+    from .store import person_links
+
+    if source:
+        wanted = person_links.c.handle == f"{source.strip().lower()}:{bare}"
+    else:
+        wanted = person_links.c.handle.endswith(f":{bare}", autoescape=True)
+    return [h for h in c.scalars(sa.select(person_links.c.handle).where(wanted)) if h.split(":", 1)[1] == bare]
+
+
+def _linked_handles(c: Connection, bare: str, source: str | None) -> list[str]:
+    """The other handles of the same person, which erasure follows."""
+    from .store import person_links
+
+    own = _own_handles(c, bare, source)
+    people = sa.select(person_links.c.person).where(person_links.c.handle.in_(own))
+    return sorted(set(c.scalars(sa.select(person_links.c.handle).where(person_links.c.person.in_(people))))
+                  - set(own))
+
+
+def _unlink(c: Connection, bare: str, source: str | None, removal: Removal) -> None:
+    """Drop the erased person's links, and the handles named in link and unlink audit entries about them."""
+    from .store import person_links
+
+    gone = set(_own_handles(c, bare, source)) | set(removal.linked)
+    if not gone:
+        return
+    removal.rows["person_links"] += c.execute(person_links.delete().where(person_links.c.handle.in_(gone))).rowcount
+    entries = c.execute(sa.select(audit_log.c.id, audit_log.c.detail)
+                        .where(audit_log.c.action.in_(("link_handles", "unlink_handle")))).all()
+    for entry in entries:
+        detail = json.loads(entry.detail or "{}")
+        named = detail.get("handles", []) + [detail.get("handle")]
+        if gone.intersection(named):
+            removal.changed["audit_log"] += c.execute(audit_log.update().where(audit_log.c.id == entry.id).values(
+                detail=json.dumps({key: ERASED for key in detail}))).rowcount
 
 
 def prune(store: Store, retention: timedelta | int, now: datetime | None = None, actor: str = "cli",

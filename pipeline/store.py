@@ -305,6 +305,8 @@ def _desk_automation(conn: Connection) -> None:
         if column not in have:
             conn.execute(sa.text(f"ALTER TABLE queue_items ADD COLUMN {column} {kind}"))
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_queue_items_team ON queue_items (team)"))
+    # a customer's history and erasure look mentions up by source and lower-cased author (pipeline/customers.py)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_mentions_source_author ON mentions (source, lower(author))"))
     metadata.create_all(conn, tables=[case_automations, case_notifications, person_links])
     add_availability(conn)
 
@@ -659,12 +661,12 @@ class Store:
     def queue(self, statuses: tuple[str, ...] = OPEN_STATUSES, brand: str | None = None,
               limit: int = 500, *, source: str | None = None, lang: str | None = None,
               intent: str | None = None, category: str | None = None, assignee: str | None = None,
-              include_snoozed: bool = False, now: datetime | None = None) -> pd.DataFrame:
+              include_snoozed: bool = False, now: datetime | None = None, team: str | None = None) -> pd.DataFrame:
         """Open cases, highest priority first, then the one due soonest; each with its latest mention
         (`mention_key` follows the newest mention of the case).
 
         Filters match the dashboard's: brand, source, language, intent, category, assignee
-        ('' for unassigned). Snoozed cases stay out until their time comes.
+        ('' for unassigned), team ('' for cases of no team). Snoozed cases stay out until their time comes.
         """
         now = now or utcnow()
         count = (sa.select(sa.func.count()).where(case_mentions.c.case_id == queue_items.c.id)
@@ -673,7 +675,7 @@ class Store:
                            queue_items.c.assignee, queue_items.c.due_at, queue_items.c.resolve_due_at,
                            queue_items.c.claimed_at, queue_items.c.first_response_at, queue_items.c.band,
                            queue_items.c.snoozed_until, queue_items.c.last_error, queue_items.c.case_key,
-                           count.label("mentions"), mentions.c.key, mentions.c.source, mentions.c.url, mentions.c.author,
+                           queue_items.c.team, count.label("mentions"), mentions.c.key, mentions.c.source, mentions.c.url, mentions.c.author,
                            mentions.c.author_followers, mentions.c.created_at, mentions.c.title, mentions.c.text,
                            classifications.c.lang, classifications.c.brands, classifications.c.sentiment,
                            classifications.c.intent, classifications.c.category, classifications.c.severity,
@@ -696,6 +698,8 @@ class Store:
         if assignee is not None:
             query = query.where(queue_items.c.assignee.is_(None) if assignee == "" else
                                 queue_items.c.assignee == assignee)
+        if team is not None:
+            query = query.where(queue_items.c.team.is_(None) if team == "" else queue_items.c.team == team)
         with self.engine.connect() as c:
             frame = pd.read_sql(query, c)
         for column in ("brands", "reasons", "transparency"):
@@ -715,37 +719,47 @@ class Store:
                 raise self._conflict(c, item_id, "claim")
             self._did(c, agent, "claim", item_id)
 
-    def claim_next(self, agent: str, brand: str | None = None) -> int | None:
+    def claim_next(self, agent: str, brand: str | None = None, teams: Iterable[str] = ()) -> int | None:
         """Claim the top new case (what 'Next' does); None when the queue is empty.
 
+        With `teams` (the agent's, from rules.yaml), a case of one of them comes first; a case of another
+        team, or of none, is taken only when those teams have no new case left.
         PostgreSQL locks the row with SELECT … FOR UPDATE SKIP LOCKED, so concurrent agents take
         different cases without waiting; SQLite serialises writers, and the conditional UPDATE
         (status still 'new') means a case is never claimed twice.
         """
         now = utcnow()
-        for _ in range(20):
-            with self.engine.begin() as c:
-                pick = (sa.select(queue_items.c.id).where(queue_items.c.status == "new",
-                                                          sa.or_(queue_items.c.snoozed_until.is_(None),
-                                                                 queue_items.c.snoozed_until <= now))
-                        .order_by(queue_items.c.priority.desc(), queue_items.c.due_at.asc(), queue_items.c.id.asc())
-                        .limit(1))
-                if brand:
-                    pick = pick.where(queue_items.c.mention_key.in_(
-                        sa.select(classifications.c.mention_key).where(
-                            classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False), autoescape=True))))
-                if self.engine.dialect.name == "postgresql":
-                    pick = pick.with_for_update(skip_locked=True)
-                item_id = c.scalar(pick)
-                if item_id is None:
-                    return None
-                result = c.execute(queue_items.update()
-                                   .where(queue_items.c.id == item_id, queue_items.c.status == "new")
-                                   .values(status="claimed", assignee=agent, claimed_at=now, updated_at=now))
-                if result.rowcount == 1:
-                    self._did(c, agent, "claim", item_id)
-                    return int(item_id)
+        teams = list(teams)
+        for scope in ([teams] if teams else []) + [None]:
+            for _ in range(20):
+                with self.engine.begin() as c:
+                    item_id = c.scalar(self._next_pick(now, brand, scope))
+                    if item_id is None:
+                        break
+                    result = c.execute(queue_items.update()
+                                       .where(queue_items.c.id == item_id, queue_items.c.status == "new")
+                                       .values(status="claimed", assignee=agent, claimed_at=now, updated_at=now))
+                    if result.rowcount == 1:
+                        self._did(c, agent, "claim", item_id)
+                        return int(item_id)
         return None
+
+    def _next_pick(self, now: datetime, brand: str | None, teams: list[str] | None):
+        """The query for the top new, unsnoozed case (of `brand`, of one of `teams`), row-locked on PostgreSQL."""
+        pick = (sa.select(queue_items.c.id).where(queue_items.c.status == "new",
+                                                  sa.or_(queue_items.c.snoozed_until.is_(None),
+                                                         queue_items.c.snoozed_until <= now))
+                .order_by(queue_items.c.priority.desc(), queue_items.c.due_at.asc(), queue_items.c.id.asc())
+                .limit(1))
+        if brand:
+            pick = pick.where(queue_items.c.mention_key.in_(
+                sa.select(classifications.c.mention_key).where(
+                    classifications.c.brands.contains(json.dumps(brand, ensure_ascii=False), autoescape=True))))
+        if teams:
+            pick = pick.where(queue_items.c.team.in_(teams))
+        if self.engine.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        return pick
 
     def reassign(self, item_id: int, to: str, by: str) -> None:
         now = utcnow()

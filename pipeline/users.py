@@ -40,6 +40,7 @@ ROLES = ("agent", "marketing", "admin")
 DESK_ACTIONS = ("claim", "reply", "resolve", "dismiss", "note", "reassign")
 VIEWS = ("view_queue", "view_trends", "view_alerts")
 ADMIN_ACTIONS = ("change_rules", "erase", "manage_users")
+AVAILABILITIES = ("available", "away", "signed_out")   # automatic assignment gives cases to 'available' only
 MIN_PASSWORD_LENGTH = 12                 # NIST SP 800-63B's minimum for a password chosen by its user
 MAX_NAME_LENGTH = 120                    # users.name and audit_log.actor are VARCHAR(120)
 FREE_FAILURES = 5                        # failed sign-ins before each try must wait
@@ -99,6 +100,7 @@ class User:
     created_at: datetime
     disabled: bool = False
     generation: int = 0
+    availability: str = "signed_out"
 
     def can(self, action: str) -> bool:
         return not self.disabled and can(self.role, action)
@@ -320,8 +322,22 @@ def _update(store: Store, name: str, actor: str, action: str, **values) -> None:
     with store.engine.begin() as c:
         if c.execute(users.update().where(users.c.name == name).values(**values)).rowcount != 1:
             raise UserError(f"no user {name!r}; `ecoute users list` shows them")
-        shown = {k: v for k, v in values.items() if k not in ("password_hash", "generation")}
+        shown = {k: v for k, v in values.items() if k not in ("password_hash", "generation", "availability_at")}
         store._audit(c, actor, action, detail={"user": name, **shown})
+
+
+def set_availability(store: Store, name: str, availability: str, actor: str | None = None) -> None:
+    """Whether `name` is at the desk: 'available' (automatic assignment may give her cases), 'away' or
+    'signed_out' (it never does). The dashboard sets it at sign-in and sign-out; audited."""
+    if availability not in AVAILABILITIES:
+        raise UserError(f"availability must be one of {', '.join(AVAILABILITIES)}, got {availability!r}")
+    _update(store, name, actor or name, "user_availability", availability=availability, availability_at=utcnow())
+
+
+def availability_of(store: Store, name: str) -> str | None:
+    """'available', 'away' or 'signed_out'; None for an unknown user."""
+    user = get_user(store, name)
+    return None if user is None else user.availability
 
 
 def _verify(digest: str, password: str) -> bool:
@@ -341,4 +357,4 @@ def _why_refused(row, password_ok: bool) -> str:
 
 def _user(row) -> User:
     return User(name=row.name, role=row.role, created_at=row.created_at, disabled=bool(row.disabled),
-                generation=int(row.generation or 0))
+                generation=int(row.generation or 0), availability=row.availability or "signed_out")

@@ -147,6 +147,20 @@ def test_users_are_added_from_stdin_listed_and_disabled(db):
     assert "pa55" not in "".join(Store(db).audit()["detail"].fillna(""))
 
 
+def test_an_agent_is_marked_away_and_back_from_the_command_line_and_it_is_audited(db):
+    run("users", "add", "ana", "--role", "agent", "--no-password", "--db", db)
+    assert "\tsigned_out" in run("users", "list", "--db", db).output
+    away = run("users", "availability", "ana", "away", "--db", db, "--actor", "lead")
+    assert away.exit_code == 0 and away.output.strip() == "ana is now away"
+    assert "\taway" in run("users", "list", "--db", db).output
+    wrong = run("users", "availability", "ana", "busy", "--db", db)
+    assert wrong.exit_code == 2 and "'available', 'away', 'signed_out'" in wrong.output
+    nobody = run("users", "availability", "zed", "available", "--db", db)
+    assert nobody.exit_code == 1 and "no user 'zed'" in nobody.output
+    entry = Store(db).audit().iloc[0]
+    assert (entry["actor"], entry["action"]) == ("lead", "user_availability") and '"away"' in entry["detail"]
+
+
 def test_erase_and_prune_from_the_command_line(tmp_path, db):
     from datetime import datetime, timedelta, timezone
 
