@@ -4,8 +4,8 @@ page and the goals show figures on first start instead of ~240 unanswered, breac
 Written after classification through the store's own workflow (claim, replied, resolve, dismiss), each
 step at a backdated `at`: the timeline and the audit log read like a desk that has been working for six
 weeks. Cases opened in the last OPEN_FOR stay open: those still within their SLA wait for Claim next,
-the others were answered and wait on the customer, but for the newest overdue one, left claimed and
-unanswered so that the queue shows what a breach looks like. Deterministic: every choice is drawn
+the others were answered and wait on the customer, but for the newest overdue one, left unclaimed so
+that the queue shows what a breach looks like and Claim next has a case to take. Deterministic: every choice is drawn
 from a generator seeded by the case's key, and every time counts from the mentions' times.
 
 The agents are the members of the rules' teams (the case's team first), or DEMO_AGENTS. They are only
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 DEMO_AGENTS = ("amelie", "bruno", "chloe")   # when the rules define no team
 OPEN_FOR = timedelta(hours=48)               # "the last day or so": cases opened since then stay open
 LATE_SHARE = 0.12                            # first responses after the SLA target: a real desk has some
-DISMISSED_TAGS = {"spam": "spam", "not-relevant": "irrelevant"}   # demo data tags an agent would dismiss
+# demo data tags (raw.demo) of posts an agent closes without an answer: markup-laden junk, chatter
+DISMISSED_TAGS = {"spam": "spam", "hostile-markup": "spam", "not-relevant": "irrelevant",
+                  "aerolia-neutral": "irrelevant"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def backdate_openings(store: Store, opened: dict[int, datetime]) -> None:
 
 
 def newest_overdue(cases: pd.DataFrame, now: datetime) -> int | None:
-    """The one recent case left claimed and unanswered past its SLA: the queue shows a breach to chase."""
+    """The one recent case left unanswered past its SLA: the queue shows a breach to chase."""
     recent = cases[(cases["first_posted"] >= now - OPEN_FOR) & (cases["due_at"] <= now)]
     return None if recent.empty else int(recent.sort_values("first_posted").iloc[-1]["id"])
 
@@ -111,15 +113,13 @@ def plan(case: dict, rules: Rules, now: datetime, leave_unanswered: bool = False
     """One case's steps, drawn from a generator seeded by its key; None: it waits in the queue."""
     opened = case["first_posted"].to_pydatetime()
     recent = opened >= now - OPEN_FOR
-    if recent and case["due_at"] > now:
-        return None                                # still within its SLA: fresh work for Claim next
+    if (recent and case["due_at"] > now) or leave_unanswered:
+        return None                                # fresh work for Claim next
     rng = random.Random(f"demo-history:{case['case_key']}")
     calendar = calendar_of(rules.queue)
     band = band_of(rules, case["band"], case["priority"])
     agent = rng.choice(agents_for(rules, case))
     claim = add_working_time(opened, band.first_response * rng.uniform(0.05, 0.25), calendar)
-    if leave_unanswered:
-        return Steps(int(case["id"]), agent, claim=min(claim, now - timedelta(minutes=5)))
     reason = next((DISMISSED_TAGS[t] for t in sorted(case["tags"]) if t in DISMISSED_TAGS), None)
     late = not recent and rng.random() < LATE_SHARE
     answered = add_working_time(opened, band.first_response * (rng.uniform(1.3, 2.5) if late else

@@ -74,7 +74,9 @@ def test_the_history_is_backdated_through_the_workflow_and_deterministic(backend
     counts = write_history(store, rules, now)
     cases = store.response_times().sort_values("created_at").reset_index(drop=True)
     assert counts["replied"] >= 4 and counts["resolved"] >= 3
-    assert list(cases["status"][:3]) == ["resolved"] * 3 and cases["status"].iloc[-1] == "new"   # fresh: waits
+    statuses = list(cases["status"])
+    assert statuses[:3] == ["resolved"] * 3 and statuses[-1] == "new"   # the fresh one waits for Claim next
+    assert statuses[-2] == "new" and cases["breached"].iloc[-2]          # the newest overdue one too, breached
     naive = now.replace(tzinfo=None)
     assert (cases["created_at"] < naive - timedelta(hours=29)).sum() == 5   # opened when posted, not at load
     assert (cases["first_response_at"].dropna() < naive).all()
