@@ -54,7 +54,7 @@ class Steps:
 def write_history(store: Store, rules: Rules, now: datetime) -> dict[str, int]:
     """Backdate the cases' openings to their first mention, then play each new case's steps; returns how
     many cases were claimed, replied to, resolved and dismissed (also in the audit log, as 'demo')."""
-    cases = new_cases(store)
+    cases = unanswered_cases(store)
     now = _naive(now)
     backdate_openings(store, dict(zip(cases["id"], cases["first_posted"])))
     left_breached = newest_overdue(cases, now)
@@ -67,17 +67,19 @@ def write_history(store: Store, rules: Rules, now: datetime) -> dict[str, int]:
     return counts
 
 
-def new_cases(store: Store) -> pd.DataFrame:
-    """Every case still new, with what the history needs: first and last mention times, band, due time,
-    the classification of its opening mention, its author and the demo data's tags."""
+def unanswered_cases(store: Store) -> pd.DataFrame:
+    """Every case new, or claimed (an automatic assignment) and not answered yet, with what the history
+    needs: first and last mention times, band, due time, the classification of its opening mention, its
+    author and the demo data's tags."""
     query = (sa.select(queue_items.c.id, queue_items.c.case_key, queue_items.c.band, queue_items.c.priority,
-                       queue_items.c.due_at, mentions.c.created_at, mentions.c.author, mentions.c.raw,
+                       queue_items.c.due_at, queue_items.c.status, queue_items.c.assignee,
+                       mentions.c.created_at, mentions.c.author, mentions.c.raw,
                        classifications.c.lang, classifications.c.brands, classifications.c.intent,
                        classifications.c.category)
              .select_from(queue_items.join(case_mentions, case_mentions.c.case_id == queue_items.c.id)
                           .join(mentions, mentions.c.key == case_mentions.c.mention_key)
                           .outerjoin(classifications, classifications.c.mention_key == mentions.c.key))
-             .where(queue_items.c.status == "new")
+             .where(queue_items.c.status.in_(("new", "claimed")), queue_items.c.first_response_at.is_(None))
              .order_by(queue_items.c.id, mentions.c.created_at))
     with store.engine.connect() as c:
         rows = pd.read_sql(query, c)
@@ -120,12 +122,14 @@ def plan(case: dict, rules: Rules, now: datetime, leave_unanswered: bool = False
     band = band_of(rules, case["band"], case["priority"])
     agent = rng.choice(agents_for(rules, case))
     claim = add_working_time(opened, band.first_response * rng.uniform(0.05, 0.25), calendar)
+    if case["status"] == "claimed":             # assigned when it was queued: that agent answers
+        agent, claim = case["assignee"], None
     reason = next((DISMISSED_TAGS[t] for t in sorted(case["tags"]) if t in DISMISSED_TAGS), None)
     late = not recent and rng.random() < LATE_SHARE
     answered = add_working_time(opened, band.first_response * (rng.uniform(1.3, 2.5) if late else
                                                                rng.uniform(0.3, 0.95)), calendar)
     if answered >= now:
-        return Steps(int(case["id"]), agent, claim=claim if claim < now else None)
+        return Steps(int(case["id"]), agent, claim=claim if claim and claim < now else None)
     if reason:
         return Steps(int(case["id"]), agent, claim=claim, resolve=answered, dismiss=reason)
     steps = Steps(int(case["id"]), agent, claim=claim, reply=answered, reply_text=reply_text(rules, case))

@@ -71,8 +71,12 @@ def desk(db: str, now: datetime) -> Store:
 def test_the_history_is_backdated_through_the_workflow_and_deterministic(backend_db, tmp_path, rules):
     now = datetime.now(timezone.utc)
     store = desk(backend_db, now)
+    assigned = int(store.response_times().sort_values("due_at")["id"].iloc[1])
+    store.claim(assigned, "eve")                 # as an automatic assignment would when the case was queued
     counts = write_history(store, rules, now)
     cases = store.response_times().sort_values("created_at").reset_index(drop=True)
+    eve = cases[cases["id"] == assigned].iloc[0]
+    assert (eve["assignee"], eve["status"]) == ("eve", "resolved") and eve["first_response_at"] < eve["claimed_at"]
     assert counts["replied"] >= 4 and counts["resolved"] >= 3
     statuses = list(cases["status"])
     assert statuses[:3] == ["resolved"] * 3 and statuses[-1] == "new"   # the fresh one waits for Claim next
@@ -85,6 +89,7 @@ def test_the_history_is_backdated_through_the_workflow_and_deterministic(backend
     assert timeline["at"].is_monotonic_increasing and timeline["actor"].iloc[2] in ("amelie", "bruno", "chloe", "david")
     assert "demo_history" in set(store.audit()["action"])
     again = desk(str(tmp_path / "again.db"), now)
+    again.claim(assigned, "eve")
     write_history(again, rules, now)
     assert list(again.response_times().sort_values("created_at")["first_response_at"]) == \
         list(cases["first_response_at"])
