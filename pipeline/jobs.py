@@ -105,12 +105,19 @@ def demo_mentions(now: datetime | None = None, path: Path = DEMO_FILE) -> list[M
 
 
 def load_demo(store: Store, rules: Rules, now: datetime | None = None) -> tuple[int, int, int]:
-    """Put the demo set in the store and classify it; returns (mentions, classified, queued)."""
+    """Put the demo set in the store, classify it and, on a first load, write the desk's history (demo
+    agents answered and resolved the older cases: pipeline/demo_history.py); returns (mentions, classified,
+    queued)."""
+    from .demo_history import write_history
+
+    now = now or datetime.now(timezone.utc)
     mentions = demo_mentions(now)
     for batch in batched(mentions, 500):
         store.save_mentions(batch)
     classified, queued = process_store(store, rules)
     store.record("cli", "demo", {"mentions": len(mentions)})
+    if classified:
+        write_history(store, rules, now)
     return len(mentions), classified, queued
 
 

@@ -611,8 +611,8 @@ class Store:
         return out
 
     def _event(self, c: Connection, case_id: int, actor: str, kind: str, mention_key: str | None = None,
-               text: str | None = None, detail: dict | None = None) -> None:
-        c.execute(case_events.insert().values(case_id=case_id, at=utcnow(), actor=actor, kind=kind,
+               text: str | None = None, detail: dict | None = None, at: datetime | None = None) -> None:
+        c.execute(case_events.insert().values(case_id=case_id, at=at or utcnow(), actor=actor, kind=kind,
                                               mention_key=mention_key, text=text,
                                               detail=json.dumps(detail, ensure_ascii=False) if detail else None))
 
@@ -708,16 +708,17 @@ class Store:
 
     # -- case workflow: new → claimed → replied → resolved, or dismissed ------------------------
 
-    def claim(self, item_id: int, agent: str) -> None:
-        """Atomically claim a new case; raises QueueConflict naming who holds it otherwise."""
-        now = utcnow()
+    def claim(self, item_id: int, agent: str, at: datetime | None = None) -> None:
+        """Atomically claim a new case; raises QueueConflict naming who holds it otherwise. `at`: when it
+        happened, for a history written after the fact (the demo's); else now."""
+        now = _naive(at) or utcnow()
         with self.engine.begin() as c:
             result = c.execute(queue_items.update()
                                .where(queue_items.c.id == item_id, queue_items.c.status == "new")
                                .values(status="claimed", assignee=agent, claimed_at=now, updated_at=now))
             if result.rowcount != 1:
                 raise self._conflict(c, item_id, "claim")
-            self._did(c, agent, "claim", item_id)
+            self._did(c, agent, "claim", item_id, at=now)
 
     def claim_next(self, agent: str, brand: str | None = None, teams: Iterable[str] = ()) -> int | None:
         """Claim the top new case (what 'Next' does); None when the queue is empty.
@@ -775,9 +776,9 @@ class Store:
             self._did(c, by, "reassign", item_id, detail={"to": to})
 
     def replied(self, item_id: int, agent: str, text: str, reply_id: str | None = None,
-                reply_url: str | None = None) -> None:
+                reply_url: str | None = None, at: datetime | None = None) -> None:
         """The agent answered (through the platform, or by hand): first response time stops."""
-        now = utcnow()
+        now = _naive(at) or utcnow()
         with self.engine.begin() as c:
             result = c.execute(queue_items.update()
                                .where(queue_items.c.id == item_id, queue_items.c.status.in_(OPEN_STATUSES))
@@ -787,7 +788,7 @@ class Store:
                                        reply_id=reply_id, reply_url=reply_url, last_error=None, updated_at=now))
             if result.rowcount != 1:
                 raise self._conflict(c, item_id, "reply to")
-            self._did(c, agent, "reply", item_id, text=text,
+            self._did(c, agent, "reply", item_id, text=text, at=now,
                       detail={k: v for k, v in (("reply_id", reply_id), ("reply_url", reply_url)) if v} or None)
 
     def reply_failed(self, item_id: int, agent: str, text: str, error: str) -> None:
@@ -800,9 +801,9 @@ class Store:
                       .values(last_error=error[:2000], updated_at=now))
             self._did(c, agent, "reply_failed", item_id, text=text, detail={"error": error[:2000]})
 
-    def resolve(self, item_id: int, agent: str, note: str = "") -> None:
+    def resolve(self, item_id: int, agent: str, note: str = "", at: datetime | None = None) -> None:
         """Close an open case; a note is kept on its timeline and in the audit log."""
-        now = utcnow()
+        now = _naive(at) or utcnow()
         with self.engine.begin() as c:
             result = c.execute(queue_items.update()
                                .where(queue_items.c.id == item_id, queue_items.c.status.in_(OPEN_STATUSES))
@@ -810,13 +811,14 @@ class Store:
                                        assignee=sa.func.coalesce(queue_items.c.assignee, agent)))
             if result.rowcount != 1:
                 raise QueueConflict(f"queue item {item_id} is not open")
-            self._did(c, agent, "resolve", item_id, text=note or None, detail={"note": note} if note else None)
+            self._did(c, agent, "resolve", item_id, text=note or None, detail={"note": note} if note else None,
+                      at=now)
 
-    def dismiss(self, item_id: int, agent: str, reason: str, note: str = "") -> None:
+    def dismiss(self, item_id: int, agent: str, reason: str, note: str = "", at: datetime | None = None) -> None:
         """Close without an answer (spam, irrelevant, duplicate, other); the reason is kept."""
         if reason not in DISMISS_REASONS:
             raise ValueError(f"dismiss reason must be one of {', '.join(DISMISS_REASONS)}, got {reason!r}")
-        now = utcnow()
+        now = _naive(at) or utcnow()
         with self.engine.begin() as c:
             result = c.execute(queue_items.update()
                                .where(queue_items.c.id == item_id, queue_items.c.status.in_(OPEN_STATUSES))
@@ -824,7 +826,7 @@ class Store:
                                        assignee=sa.func.coalesce(queue_items.c.assignee, agent)))
             if result.rowcount != 1:
                 raise QueueConflict(f"queue item {item_id} is not open")
-            self._did(c, agent, "dismiss", item_id, text=note or None, detail={"reason": reason})
+            self._did(c, agent, "dismiss", item_id, text=note or None, detail={"reason": reason}, at=now)
 
     def snooze(self, item_id: int, agent: str, until: datetime) -> None:
         """Hide an open case from the queue until `until` (UTC)."""
@@ -911,10 +913,10 @@ class Store:
         return {source: newest for source, newest in rows if newest is not None}
 
     def _did(self, c: Connection, actor: str, action: str, item_id: int, text: str | None = None,
-             detail: dict | None = None) -> None:
-        """An agent's action: on the case's timeline and in the audit log."""
-        self._event(c, item_id, actor, action, text=text, detail=detail)
-        self._audit(c, actor, action, queue_item_id=item_id, detail=detail)
+             detail: dict | None = None, at: datetime | None = None) -> None:
+        """An agent's action: on the case's timeline and in the audit log (at `at`, else now)."""
+        self._event(c, item_id, actor, action, text=text, detail=detail, at=at)
+        self._audit(c, actor, action, queue_item_id=item_id, detail=detail, at=at)
 
     def _conflict(self, c: Connection, item_id: int, verb: str) -> "QueueConflict":
         row = c.execute(sa.select(queue_items.c.status, queue_items.c.assignee)
@@ -929,8 +931,8 @@ class Store:
             return pd.read_sql(sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit), c)
 
     def _audit(self, c: Connection, actor: str, action: str, mention_key: str | None = None,
-               queue_item_id: int | None = None, detail: dict | None = None) -> None:
-        c.execute(audit_log.insert().values(at=utcnow(), actor=actor, action=action, mention_key=mention_key,
+               queue_item_id: int | None = None, detail: dict | None = None, at: datetime | None = None) -> None:
+        c.execute(audit_log.insert().values(at=at or utcnow(), actor=actor, action=action, mention_key=mention_key,
                                             queue_item_id=queue_item_id,
                                             detail=json.dumps(detail, ensure_ascii=False) if detail else None))
 

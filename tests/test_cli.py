@@ -111,7 +111,7 @@ def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
     assert set(rows["lang"].dropna()) >= {"en", "fr"} and rows["relevant"].sum() > 200
     daily = store.daily()
     assert set(daily["brand"]) == {"Aerolia", "Lumelle"} and daily["day"].nunique() >= 28
-    assert len(store.queue()) > 30
+    assert len(store.response_times()) > 30 and len(store.queue()) >= 3   # the demo's history closed most
     crisis = set(rows.loc[rows["raw"].str.contains('"aerolia-crisis"'), "key"])
     alerts = store.alerts()                        # the outage day, found by the detection `ecoute demo` runs
     spikes = alerts[alerts["kind"] == "volume_spike"]
