@@ -2,6 +2,7 @@
 handle, availability at sign-in, the Away switch and sign-out, the queue's Team filter."""
 from datetime import datetime, timedelta, timezone
 
+import yaml
 from streamlit.testing.v1 import AppTest
 
 from pipeline import users
@@ -81,8 +82,9 @@ def test_signing_in_makes_an_agent_available_the_away_switch_and_sign_out_take_h
 
 
 def test_the_queue_shows_each_cases_team_and_filters_by_it(filled_db, tmp_path, monkeypatch, rules_file):
-    rules = rules_file.read_text(encoding="utf-8") + "\nteams:\n  - {name: care, members: [ana], brands: [Aerolia]}\n"
-    (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
+    rules = yaml.safe_load(rules_file.read_text(encoding="utf-8"))
+    rules["teams"] = [{**team, "members": ["ana"]} if team["name"] == "care" else team for team in rules["teams"]]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("ECOUTE_RULES", str(tmp_path / "rules.yaml"))
     from pipeline.assignment import assign_cases
     from pipeline.rules import load_rules
