@@ -196,3 +196,31 @@ alerts:
                                           "1 case stage(s) escalated, 1 notification(s) sent"]
     again = CliRunner().invoke(main, ["escalate", "--db", db, "--rules", str(path)], catch_exceptions=False)
     assert again.output.splitlines() == ["0 case stage(s) escalated, 0 notification(s) sent"]
+
+
+def test_ecoute_listen_escalates_each_cycle(tmp_path, hooks):
+    leads = hooks()
+    rules = desk_rules(leads.url, hooks().url)
+    db = str(tmp_path / "desk.db")
+    case_id = open_case(Store(db), rules)          # long overdue by now
+    feed = tmp_path / "in.jsonl"
+    feed.write_text('{"id": "f1", "text": "hello aerolia"}\n', encoding="utf-8")
+    path = tmp_path / "rules.yaml"
+    path.write_text(f"""
+brands:
+  - name: Aerolia
+    keywords: [aerolia]
+sources:
+  - {{name: drop, type: file, path: "{feed}"}}
+queue:
+  escalation: {{breached: [leads]}}
+alerts:
+  backoff: 0s
+  webhooks:
+    - {{name: leads, url: "{leads.url}"}}
+""", encoding="utf-8")
+    result = CliRunner().invoke(main, ["listen", "--once", "--no-classify", "--db", db, "--rules", str(path)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "escalation: 1 case stage(s) escalated, 1 notification(s) sent, 0 failed" in result.output
+    assert [b["case"]["id"] for b in leads.bodies] == [case_id]
