@@ -137,7 +137,8 @@ def act(then: Then, case: CaseState) -> CaseState:
                    tags=tuple(dict.fromkeys([*case.tags, *then.tag])), template=then.template or case.template)
 
 
-def firings(automations: list[Automation], facts: Facts, case: CaseState, done: set[str]) -> list[tuple[Automation, CaseState, CaseState]]:
+def firings(automations: list[Automation], facts: Facts, case: CaseState,
+            done: set[str]) -> list[tuple[Automation, CaseState, CaseState]]:
     """The automations that fire on a case, in order, each with the case before and after it; `done`
     (the names already fired on this case) grows. A closed case stops the run."""
     out = []

@@ -241,9 +241,11 @@ def _trial_line(trial) -> str:
 
     lab = trial.labels
     kind = "/".join(v for v in (lab.intent, lab.category) if v)
-    head = f"{trial.mention.source_id} ({lab.lang}, {', '.join(lab.brands) or 'no brand'}, {kind}, priority {lab.priority})"
+    about = ", ".join(lab.brands) or "no brand"
+    head = f"{trial.mention.source_id} ({lab.lang}, {about}, {kind}, priority {lab.priority})"
     if not trial.queued:
-        return f"{head}: no case (needs no response)"
+        return f"{head}: no case (" + ("needs no response)" if not lab.needs_response else
+                                      "priority below queue.min_priority)")
     if not trial.fired:
         return f"{head}: no automation fires"
     fired = "; ".join(f"{f.automation} → {describe(f.actions)}" for f in trial.fired)

@@ -56,13 +56,19 @@ def escalate(store: Store, rules: Rules, now: datetime | None = None, deliver: b
     """Add the notifications of every stage newly reached, then deliver what is pending."""
     now = _naive(now) if now is not None and now.tzinfo else (now or utcnow())
     out = Escalated()
-    for case in _waiting(store, now + rules.queue.due_soon):
+    cases = _waiting(store, now + rules.queue.due_soon) if _has_targets(rules) else []
+    for case in cases:
         stage = stage_of(case["due_at"], now, rules)
         if stage and _escalate_case(store, rules, case, stage, now):
             out.stages.append((int(case["id"]), stage))
     if deliver:
         out.sent = notify.deliver(store, rules, sleep=sleep, now=now)
     return out
+
+
+def _has_targets(rules: Rules) -> bool:
+    chains = [rules.queue.escalation, *(t.escalation for t in rules.teams if t.escalation)]
+    return any(chain.due_soon or chain.breached for chain in chains)
 
 
 def _waiting(store: Store, horizon: datetime) -> list[dict]:

@@ -8,8 +8,8 @@ attempts and the last error kept on the row, later runs trying again until the r
 `alerts.give_up_after`; a sent row is never sent again, and a target that failed is skipped for the
 rest of the run. Each sent notification is a 'notified' event on the case's timeline.
 
-The post's text is hostile input: in the webhook text it is one line in a code span, backticks
-taken out, with &, < and > escaped (Slack reads `<…>` as links and mentions, Teams renders
+The post's text and its author are hostile input: in the webhook text each is one line in a code
+span, backticks taken out, with &, < and > escaped (Slack reads `<…>` as links and mentions, Teams renders
 markdown), so it can neither ping a channel nor show a link of its own.
 """
 from __future__ import annotations
@@ -73,13 +73,19 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _code(text: str) -> str:
+    """Untrusted text (a post, an author's handle) as an inline code span: no formatting, links or mentions."""
+    return f"`{_escape(text.replace('`', chr(39)))}`"
+
+
 def payload(row: dict) -> dict[str, Any]:
     """Slack and Teams show `text`; the facts follow as fields for other receivers."""
     brands = ", ".join(row.get("brands") or [])
-    who = f"{row.get('author') or 'unknown author'} on {row.get('source') or '?'}" + (f" about {brands}" if brands else "")
-    post = excerpt(row.get("text")).replace("`", "'")
-    text = (f"{_escape(headline(row))}. {_escape(who)}, priority {row['priority']}"
-            + (f": `{_escape(post)}`" if post else "") + f" — {case_link(row['case_id'])}")
+    author = _code(row.get("author") or "unknown author")
+    who = f"{author} on {_escape(row.get('source') or '?')}" + (f" about {_escape(brands)}" if brands else "")
+    post = excerpt(row.get("text"))
+    text = (f"{_escape(headline(row))}. {who}, priority {row['priority']}"
+            + (f": {_code(post)}" if post else "") + f" — {case_link(row['case_id'])}")
     return {"text": text,
             "case": {"id": int(row["case_id"]), "kind": row["kind"], "name": row["name"],
                      "status": row["status"], "priority": int(row["priority"]), "team": row.get("team"),

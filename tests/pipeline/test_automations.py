@@ -274,7 +274,7 @@ def test_post_text_cannot_ping_a_channel_or_add_a_link_in_the_webhook_text(store
     notify.deliver(store, rules)
     text = hook.bodies[0]["text"]
     assert "<!channel>" not in text and "<https://" not in text and "&lt;!channel&gt;" in text
-    assert text.count("`") == 2
+    assert text.count("`") == 4                      # the author and the post, each in a code span
 
 
 def test_a_notification_links_to_the_dashboard_when_its_address_is_known(store, hook, monkeypatch):
