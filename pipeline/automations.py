@@ -145,7 +145,9 @@ def firings(automations: list[Automation], facts: Facts, case: CaseState,
     for automation in automations:
         if case.status not in OPEN_STATUSES:
             break
-        if automation.name in done or not matches(automation, replace(facts, priority=case.priority)):
+        if facts.priority != case.priority:
+            facts = replace(facts, priority=case.priority)
+        if automation.name in done or not matches(automation, facts):
             continue
         after = act(automation.then, case)
         out.append((automation, case, after))
@@ -167,10 +169,30 @@ def run_automations(store: Store, rules: Rules, mention_keys: Iterable[str]) -> 
     keys = list(dict.fromkeys(mention_keys))
     if not automations or not keys:
         return []
+    groups = {case_id: list(rows) for case_id, rows in groupby(_case_rows(store, keys), key=lambda r: r["case_id"])}
+    priorities, done = _priorities_and_done(store, list(groups))
     fired: list[Fired] = []
-    for case_id, rows in groupby(_case_rows(store, keys), key=lambda row: row["case_id"]):
-        fired += _run_on_case(store, rules, automations, case_id, list(rows))
+    for case_id, rows in groups.items():
+        # most cases match nothing new: only those that might take the case's lock and a transaction
+        state = CaseState(priority=priorities.get(case_id, 0))
+        if any(firings(automations, _facts_of_row(row, rules), state, set(done.get(case_id, ()))) for row in rows):
+            fired += _run_on_case(store, rules, automations, case_id, rows)
     return fired
+
+
+def _priorities_and_done(store: Store, case_ids: list[int]) -> tuple[dict[int, int], dict[int, set[str]]]:
+    """Each case's priority and the automations already fired on it (a first look, before any lock)."""
+    priorities: dict[int, int] = {}
+    done: dict[int, set[str]] = {}
+    with store.engine.connect() as c:
+        for start in range(0, len(case_ids), 500):
+            chunk = case_ids[start:start + 500]
+            priorities.update(c.execute(sa.select(queue_items.c.id, queue_items.c.priority)
+                                        .where(queue_items.c.id.in_(chunk))).all())
+            for case_id, name in c.execute(sa.select(case_automations.c.case_id, case_automations.c.automation)
+                                           .where(case_automations.c.case_id.in_(chunk))):
+                done.setdefault(case_id, set()).add(name)
+    return priorities, done
 
 
 def _case_rows(store: Store, keys: list[str]) -> list[dict]:
