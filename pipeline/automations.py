@@ -309,6 +309,7 @@ class Trial:
     priority_before: int
     priority_after: int
     fired: tuple[Fired, ...]
+    earlier: tuple[str, ...] = ()       # automations that fired on the same case at an earlier mention
 
 
 def dry_run(pairs: Iterable[tuple[Mention, Labels]], rules: Rules) -> list[Trial]:
@@ -327,13 +328,13 @@ def dry_run(pairs: Iterable[tuple[Mention, Labels]], rules: Rules) -> list[Trial
         if case.status not in OPEN_STATUSES:      # a new mention reopens a closed case (store.save_labels)
             case = replace(case, status="claimed" if case.assignee else "new", dismiss_reason=None)
         case = replace(case, priority=max(case.priority, labels.priority))
-        before = case.priority
+        before, earlier = case.priority, tuple(a.name for a in automations if a.name in done)
         fired = []
         for automation, was, after in firings(automations, facts_of(mention, labels, rules), case, done):
             fired.append(Fired(automation.name, None, mention.key, was, after, actions_of(automation.then)))
             case = after
         cases[key] = (case, done)
-        out.append(Trial(mention, labels, True, before, case.priority, tuple(fired)))
+        out.append(Trial(mention, labels, True, before, case.priority, tuple(fired), earlier))
     return out
 
 

@@ -230,7 +230,7 @@ def _trial_record(trial) -> dict:
     from .automations import describe
 
     return {"id": trial.mention.source_id, "queued": trial.queued, "priority_before": trial.priority_before,
-            "priority_after": trial.priority_after,
+            "priority_after": trial.priority_after, "fired_on_case_already": list(trial.earlier),
             "automations": [{"name": f.automation, "actions": f.actions, "does": describe(f.actions),
                              "priority_before": f.before.priority, "priority_after": f.after.priority}
                             for f in trial.fired]}
@@ -247,7 +247,8 @@ def _trial_line(trial) -> str:
         return f"{head}: no case (" + ("needs no response)" if not lab.needs_response else
                                       "priority below queue.min_priority)")
     if not trial.fired:
-        return f"{head}: no automation fires"
+        return f"{head}: no automation fires" + (
+            f" (fired on this case already: {', '.join(trial.earlier)})" if trial.earlier else "")
     fired = "; ".join(f"{f.automation} → {describe(f.actions)}" for f in trial.fired)
     return f"{head}: {fired}; priority {trial.priority_before} → {trial.priority_after}"
 

@@ -367,7 +367,8 @@ def test_the_dry_run_shows_what_would_fire_once_per_case_and_stores_nothing(dry_
     assert "; priority " in lines[0]
     before, after = (int(x) for x in lines[0].rsplit("priority ", 1)[1].split(" → "))
     assert after == min(100, before + 10)
-    assert lines[1].startswith("m2 (") and lines[1].endswith("no automation fires")   # same case: once
+    assert lines[1].startswith("m2 (")                                                    # same case: once
+    assert lines[1].endswith("no automation fires (fired on this case already: Angry Aerolia flyers)")
     assert lines[2] == lines[2].split(":")[0] + ": no case (needs no response)"
     assert "  Angry Aerolia flyers: 1" in lines and "  Praise to marketing: 0" in lines
     assert not any("Never" in line for line in lines)
@@ -384,6 +385,7 @@ def test_the_dry_run_as_json_lines(dry_files):
     assert fired["name"] == "Angry Aerolia flyers"
     assert fired["actions"] == {"assign_team": "paris", "priority": 10, "tag": ["angry"]}
     assert fired["priority_after"] == min(100, fired["priority_before"] + 10)
+    assert records[1]["automations"] == [] and records[1]["fired_on_case_already"] == ["Angry Aerolia flyers"]
     assert records[2]["queued"] is False and records[2]["automations"] == []
     assert records[-1] == {"summary": {"Angry Aerolia flyers": 1, "Praise to marketing": 0}}
 
