@@ -378,12 +378,12 @@ def listen(db, rules_file, once, names, no_classify):
         from .escalation import after_cycle
 
         if not no_classify:
-            classified, queued = process_store(store, rules)
+            classified, queued = process_store(store, rules, deliver=False)   # delivered once, below
             click.echo(f"classified {classified} mentions, {queued} added to the queue")
             from .alerts import after_classification
 
             after_classification(store, rules, click.echo)
-        after_cycle(store, rules, click.echo)
+        after_cycle(store, rules, click.echo)   # escalation, then every pending case notification
 
     if not once:
         listen_forever(store, rules, sources, classify_new, click.echo)

@@ -105,7 +105,8 @@ def _escalate_case(store: Store, rules: Rules, case: dict, stage: str, now: date
 
 
 def after_cycle(store: Store, rules: Rules, echo: Callable[[str], None] = log.info) -> Escalated | None:
-    """Escalation as a step of `ecoute listen`: one line of outcome, never an exception."""
+    """Escalation as a step of `ecoute listen`, with the delivery of every pending case notification
+    (the cycle's automations' too): one line of outcome, never an exception."""
     try:
         result = escalate(store, rules)
     except Exception as exc:  # noqa: BLE001 -- the listener carries on; the traceback goes to the log

@@ -56,9 +56,10 @@ def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = 
     return read, saved
 
 
-def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, int]:
+def process_store(store: Store, rules: Rules, size: int = BATCH, deliver: bool = True) -> tuple[int, int]:
     """Classify every stored mention that has no labels yet, queue what needs a response, run the
-    automations on those cases, then deliver the notifications they (and earlier runs) left."""
+    automations on those cases, then deliver the notifications they (and earlier runs) left; `deliver`
+    False leaves that to the caller (`ecoute listen` delivers once per cycle, after escalation)."""
     from .automations import run_automations
     from .notify import after_run
 
@@ -67,7 +68,8 @@ def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, i
     while True:
         pending = store.unclassified(limit=size)
         if not pending:
-            after_run(store, rules)
+            if deliver:
+                after_run(store, rules)
             return classified, queued
         ctx = ctx or Context(rules, load_models(rules))
         labels = label(pending, replace(ctx, recent=tuple(recent_for(store, pending, rules))))
