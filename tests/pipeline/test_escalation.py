@@ -224,3 +224,20 @@ alerts:
     assert result.exit_code == 0, result.output
     assert "escalation: 1 case stage(s) escalated, 1 notification(s) sent, 0 failed" in result.output
     assert [b["case"]["id"] for b in leads.bodies] == [case_id]
+
+
+def test_a_case_an_automation_gave_to_a_team_escalates_to_that_team(store, hooks):
+    from pipeline.automations import run_automations
+
+    leads, paris = hooks(), hooks()
+    rules = desk_rules(leads.url, paris.url, """
+automations:
+  - name: Aerolia to Paris
+    when: {brand: Aerolia}
+    then: {assign_team: paris}
+""")
+    case_id = open_case(store, rules)
+    run_automations(store, rules, ["twitter:1"])
+    escalate(store, rules, now=DUE - timedelta(minutes=10))
+    assert [b["case"]["id"] for b in paris.bodies] == [case_id] and leads.bodies == []
+    assert paris.bodies[0]["case"]["team"] == "paris"
