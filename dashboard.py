@@ -456,7 +456,9 @@ def reply_box(item_id: int, latest, suggested: str | None = None) -> None:
     options = (templates.templates_for(cfg, latest["intent"], latest["category"], latest["lang"], suggested)
                if cfg else [])
     names = ["(write your own)"] + [t.name for t in options]
-    choice = st.selectbox("Template", names, key=f"template-{item_id}")
+    # an automation's suggestion (templates_for put it first) is chosen already; the agent can still change it
+    chosen_first = 1 if suggested and options and options[0].name == suggested else 0
+    choice = st.selectbox("Template", names, index=chosen_first, key=f"template-{item_id}")
     draft = ""
     if choice != names[0]:
         chosen = next(t for t in options if t.name == choice)
