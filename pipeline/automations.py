@@ -15,6 +15,7 @@ pipeline/notify.py delivers. `dry_run` does the same matching on labels alone, w
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -27,8 +28,9 @@ from sqlalchemy.engine import Connection
 from .mention import Labels, Mention
 from .rules import Automation, Rules, Then
 from .store import (OPEN_STATUSES, Store, case_automations, case_key, case_mentions, case_notifications,
-                    classifications, mentions, queue_items, utcnow)
+                    classifications, error_line, mentions, queue_items, utcnow)
 
+log = logging.getLogger(__name__)
 ACTOR = "automation"
 
 
@@ -176,7 +178,10 @@ def run_automations(store: Store, rules: Rules, mention_keys: Iterable[str]) -> 
         # most cases match nothing new: only those that might take the case's lock and a transaction
         state = CaseState(priority=priorities.get(case_id, 0))
         if any(firings(automations, _facts_of_row(row, rules), state, set(done.get(case_id, ()))) for row in rows):
-            fired += _run_on_case(store, rules, automations, case_id, rows)
+            try:
+                fired += _run_on_case(store, rules, automations, case_id, rows)
+            except sa.exc.SQLAlchemyError as exc:   # one case's trouble (a lock timeout) never stops the batch
+                log.error("automations on case %s failed, nothing of them kept: %s", case_id, error_line(exc))
     return fired
 
 
