@@ -419,7 +419,7 @@ def case_page() -> None:
             if url:
                 st.link_button("Open post", url)
     if status in OPEN_STATUSES:
-        case_actions(item_id, status, holder, latest)
+        case_actions(item_id, status, holder, latest, case.get("template"))
     if latest is not None and isinstance(latest["actor"], str) and latest["actor"].strip():
         customer_section(item_id, latest["source"], latest["actor"])
     st.subheader("Timeline")
@@ -480,7 +480,7 @@ def act_on_handles(action, done: str) -> None:
     st.rerun()
 
 
-def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
+def case_actions(item_id: int, status: str, holder: str | None, latest, suggested: str | None = None) -> None:
     mine = holder == me()
     if status == "new" and allowed("claim"):
         if st.button("Claim", key=f"case-claim-{item_id}", type="primary"):
@@ -488,7 +488,7 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
     elif holder and not mine and status == "claimed":
         st.text(f"{plain_name(holder)} has this case.")
     if latest is not None and allowed("reply") and (mine or status == "new" or st.session_state.get("role") == "admin"):
-        reply_box(item_id, latest)
+        reply_box(item_id, latest, suggested)
     cols = st.columns(3)
     if allowed("resolve"):
         if cols[0].button("Resolve", key=f"case-resolve-{item_id}"):
@@ -523,13 +523,16 @@ def case_actions(item_id: int, status: str, holder: str | None, latest) -> None:
                 act(lambda: store().note(item_id, me(), text), f"Note added to #{item_id}")
 
 
-def reply_box(item_id: int, latest) -> None:
+def reply_box(item_id: int, latest, suggested: str | None = None) -> None:
     st.subheader("Reply")
     cfg = rules()
     brands = latest["brands"] if isinstance(latest["brands"], list) else []
-    options = templates.templates_for(cfg, latest["intent"], latest["category"], latest["lang"]) if cfg else []
+    options = (templates.templates_for(cfg, latest["intent"], latest["category"], latest["lang"], suggested)
+               if cfg else [])
     names = ["(write your own)"] + [t.name for t in options]
-    choice = st.selectbox("Template", names, key=f"template-{item_id}")
+    # an automation's suggestion (templates_for put it first) is chosen already; the agent can still change it
+    chosen_first = 1 if suggested and options and options[0].name == suggested else 0
+    choice = st.selectbox("Template", names, index=chosen_first, key=f"template-{item_id}")
     draft = ""
     if choice != names[0]:
         chosen = next(t for t in options if t.name == choice)

@@ -161,7 +161,7 @@ def classify(input_file, output, rules_file):
 
 @main.group()
 def rules():
-    """Check rules.yaml."""
+    """Check rules.yaml, and try its automations on a file of mentions."""
 
 
 @rules.command("check")
@@ -181,6 +181,101 @@ def rules_check(path):
         sys.exit(1)
     click.echo(f"{rules_path(path)}: ok ({len(loaded.brands)} brands, {len(loaded.sources)} sources, "
                f"{len(loaded.goals)} goals)")
+
+
+@rules.command("test")
+@click.argument("input_file", metavar="FILE.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rules", "rules_file", help=RULES_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per mention, then one with the summary.")
+def rules_test(input_file, rules_file, as_json):
+    """Dry run: classify FILE's mentions and show which automations would fire and what they would do.
+
+    Nothing is stored or sent. Mentions of one author in one thread share a case, as in the store,
+    so an automation fires once on them. Ends with how many cases each automation would fire on.
+
+    \b
+    Example:
+      ecoute rules test mentions.jsonl --rules rules.yaml
+    """
+    import json
+
+    from listeners.files import RowError, read_mentions
+
+    from .automations import dry_run, summary
+    from .jobs import classify_mentions
+
+    rules = _rules(rules_file)
+    _models(rules)
+    errors: list[RowError] = []
+    mentions = list(read_mentions(input_file, errors))
+    if errors:
+        for error in errors:
+            click.echo(f"error: {error}", err=True)
+        raise click.ClickException(f"{len(errors)} bad input lines; nothing tested")
+    trials = dry_run(zip(mentions, classify_mentions(mentions, rules)), rules)
+    for trial in trials:
+        click.echo(json.dumps(_trial_record(trial), ensure_ascii=False) if as_json else _trial_line(trial))
+    counts = summary(trials, rules)
+    if as_json:
+        click.echo(json.dumps({"summary": counts}, ensure_ascii=False))
+        return
+    click.echo(f"{len(trials)} mentions, {sum(t.queued for t in trials)} would be cases; automations fired:")
+    for name, count in counts.items():
+        click.echo(f"  {name}: {count}")
+    if not counts:
+        click.echo("  (no enabled automations in the rules)")
+
+
+def _trial_record(trial) -> dict:
+    from .automations import describe
+
+    return {"id": trial.mention.source_id, "queued": trial.queued, "priority_before": trial.priority_before,
+            "priority_after": trial.priority_after, "fired_on_case_already": list(trial.earlier),
+            "automations": [{"name": f.automation, "actions": f.actions, "does": describe(f.actions),
+                             "priority_before": f.before.priority, "priority_after": f.after.priority}
+                            for f in trial.fired]}
+
+
+def _trial_line(trial) -> str:
+    from .automations import describe
+
+    lab = trial.labels
+    kind = "/".join(v for v in (lab.intent, lab.category) if v)
+    about = ", ".join(lab.brands) or "no brand"
+    head = f"{trial.mention.source_id} ({lab.lang}, {about}, {kind}, priority {lab.priority})"
+    if not trial.queued:
+        return f"{head}: no case (" + ("needs no response)" if not lab.needs_response else
+                                      "priority below queue.min_priority)")
+    if not trial.fired:
+        return f"{head}: no automation fires" + (
+            f" (fired on this case already: {', '.join(trial.earlier)})" if trial.earlier else "")
+    fired = "; ".join(f"{f.automation} → {describe(f.actions)}" for f in trial.fired)
+    return f"{head}: {fired}; priority {trial.priority_before} → {trial.priority_after}"
+
+
+@main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--rules", "rules_file", help=RULES_HELP)
+def escalate(db, rules_file):
+    """Notify the escalation targets of cases due soon or breached (once per case and stage), and retry
+    case notifications that failed. Meant for cron; `ecoute listen` does it each cycle.
+
+    \b
+    Example:
+      ecoute escalate --db team.db
+    """
+    from .escalation import escalate as run_escalation
+
+    rules = _rules(rules_file)
+    store = _store(db)
+    result = run_escalation(store, rules)
+    for case_id, stage in result.stages:
+        click.echo(f"case #{case_id}: {stage.replace('_', ' ')}")
+    for sent in result.sent:
+        click.echo(f"{sent.target}: case #{sent.case_id} "
+                   + ("sent" if sent.error is None else f"failed after {sent.attempts} attempts: {sent.error}"))
+    click.echo(f"{len(result.stages)} case stage(s) escalated, {sum(s.error is None for s in result.sent)} "
+               f"notification(s) sent")
 
 
 @main.command()
@@ -280,12 +375,15 @@ def listen(db, rules_file, once, names, no_classify):
         raise click.ClickException("no enabled sources in rules.yaml (see README, 'sources')")
 
     def classify_new():
+        from .escalation import after_cycle
+
         if not no_classify:
-            classified, queued = process_store(store, rules)
+            classified, queued = process_store(store, rules, deliver=False)   # delivered once, below
             click.echo(f"classified {classified} mentions, {queued} added to the queue")
             from .alerts import after_classification
 
             after_classification(store, rules, click.echo)
+        after_cycle(store, rules, click.echo)   # escalation, then every pending case notification
 
     if not once:
         listen_forever(store, rules, sources, classify_new, click.echo)

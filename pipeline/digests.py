@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from . import report as reports
-from .rules import WEEKDAYS, Digest, Rules
+from .rules import WEEKDAYS, Digest, Rules, Smtp
 from .store import Store, audit_log, utcnow
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,12 @@ def email_message(digest: Digest, report: reports.Report) -> EmailMessage:
 
 
 def send_email(digest: Digest, message: EmailMessage) -> None:
-    cfg = digest.email
+    send_smtp(digest.email, message)
+
+
+def send_smtp(cfg: Smtp, message: EmailMessage) -> None:
+    """Send one message through an SMTP server (a digest's `email`, or rules.yaml's `smtp` for case
+    notifications); the login comes from the environment variables the section names."""
     user, password = os.environ.get(cfg.username_env), os.environ.get(cfg.password_env)
     with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=cfg.timeout.total_seconds()) as smtp:
         if cfg.starttls:

@@ -56,18 +56,26 @@ def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = 
     return read, saved
 
 
-def process_store(store: Store, rules: Rules, size: int = BATCH) -> tuple[int, int]:
-    """Classify every stored mention that has no labels yet and queue what needs a response."""
+def process_store(store: Store, rules: Rules, size: int = BATCH, deliver: bool = True) -> tuple[int, int]:
+    """Classify every stored mention that has no labels yet, queue what needs a response, run the
+    automations on those cases, then deliver the notifications they (and earlier runs) left; `deliver`
+    False leaves that to the caller (`ecoute listen` delivers once per cycle, after escalation)."""
+    from .automations import run_automations
+    from .notify import after_run
+
     ctx = None
     classified = queued = 0
     while True:
         pending = store.unclassified(limit=size)
         if not pending:
-            route_cases(store, rules)
+            route_cases(store, rules)   # after the automations, which may have put a case on a team
+            if deliver:
+                after_run(store, rules)
             return classified, queued
         ctx = ctx or Context(rules, load_models(rules))
         labels = label(pending, replace(ctx, recent=tuple(recent_for(store, pending, rules))))
         queued += store.save_labels(labels, rules.queue)
+        run_automations(store, rules, [lab.mention_key for lab in labels])
         classified += len(labels)
         log.info("classified %d mentions, %d queued so far", classified, queued)
 

@@ -30,8 +30,8 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .store import (OPEN_STATUSES, Store, _naive, audit_log, case_events, case_mentions, classifications,
-                    mentions, queue_items, utcnow)
+from .store import (OPEN_STATUSES, Store, _naive, audit_log, case_automations, case_events, case_mentions,
+                    case_notifications, classifications, mentions, queue_items, utcnow)
 from .store_alerts import alert_deliveries, alerts
 
 CHUNK = 500
@@ -192,6 +192,8 @@ def remove_mentions(c: Connection, keys: list[str], removal: Removal) -> None:
     partial = [case for case in touched if case not in set(whole)]
     for chunk in _chunks(whole):
         rows["case_events"] += c.execute(case_events.delete().where(case_events.c.case_id.in_(chunk))).rowcount
+        for table in (case_automations, case_notifications):     # they point at the case (0011)
+            rows[table.name] += c.execute(table.delete().where(table.c.case_id.in_(chunk))).rowcount
         rows["case_mentions"] += c.execute(case_mentions.delete().where(case_mentions.c.case_id.in_(chunk))).rowcount
         rows["queue_items"] += c.execute(queue_items.delete().where(queue_items.c.id.in_(chunk))).rowcount
     for case in partial:

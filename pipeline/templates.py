@@ -24,8 +24,14 @@ class TemplateError(ValueError):
     """A template text that cannot be rendered (an unknown placeholder, a stray brace)."""
 
 
-def templates_for(rules: Rules, intent: str | None, category: str | None, lang: str | None) -> list[Template]:
-    """Templates that fit a case, best first; an empty list when none does."""
+def templates_for(rules: Rules, intent: str | None, category: str | None, lang: str | None,
+                  suggested: str | None = None) -> list[Template]:
+    """Templates that fit a case, best first; an empty list when none does. `suggested` (the template an
+    automation set on the case) comes first, in the case's language when it has that translation."""
+    if suggested:
+        own = _translation(rules, suggested, lang)
+        rest = [t for t in templates_for(rules, intent, category, lang) if t.name != suggested]
+        return ([own] if own else []) + rest
     lang = (lang or "").lower() or None
     ranked = []
     for order, spec in enumerate(rules.templates):
@@ -40,6 +46,17 @@ def templates_for(rules: Rules, intent: str | None, category: str | None, lang: 
     for _, template in sorted(ranked, key=lambda pair: pair[0]):
         best.setdefault(template.name, template)
     return list(best.values())
+
+
+def _translation(rules: Rules, name: str, lang: str | None) -> Template | None:
+    """The template of that name in the case's language, else for any language, else English, else any."""
+    lang = (lang or "").lower() or None
+    named = [spec for spec in rules.templates if spec.name == name]
+    for wanted in (lang, None, FALLBACK_LANG):
+        spec = next((s for s in named if s.lang == wanted), None)
+        if spec is not None:
+            return Template(spec.name, spec.text)
+    return Template(named[0].name, named[0].text) if named else None
 
 
 def render(template_text: str, author: str | None, brand: str | None, case: int | str | None) -> str:

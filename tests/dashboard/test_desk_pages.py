@@ -325,3 +325,19 @@ def test_every_desk_table_has_worded_headings_and_empty_cells_for_missing_values
     from tests.dashboard.conftest import table_labels
 
     assert "median first response (min)" in table_labels(lead.dataframe[0])
+
+
+def test_the_template_an_automation_suggested_is_chosen_first_on_the_case_page(filled_db):
+    from pipeline.store import queue_items
+
+    store = Store(filled_db)
+    top = int(store.queue().iloc[0]["id"])
+    with store.engine.begin() as c:
+        c.execute(queue_items.update().where(queue_items.c.id == top).values(template="Delay or cancellation"))
+    store.claim(top, "ana")
+    at = app(agent="ana")
+    at.button(key=f"open-{top}").click().run()
+    template = at.selectbox(key=f"template-{top}")
+    assert template.options[1] == "Delay or cancellation" and template.value == "Delay or cancellation"
+    draft = at.text_area(key=f"reply-text-{top}-Delay or cancellation").value
+    assert draft.startswith("Hi ") and "{" not in draft
