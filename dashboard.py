@@ -30,7 +30,7 @@ from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store,
 from pipeline.text import CASE_CHARS, safe_url, shown_text
 from pipeline.redaction import redact
 from pipeline.untrusted import plain_name
-from pipeline.ui_common import current_rules, store
+from pipeline.ui_common import category_choices, current_rules, store
 
 PAGE_SIZE = 25
 
@@ -213,7 +213,7 @@ def queue_page() -> None:
     lang = row1[2].selectbox("Language", [ALL, "en", "fr"], key="queue_lang")
     intent = row1[3].selectbox("Intent", [ALL, "complaint", "question", "praise", "other"], key="queue_intent")
     row2 = st.columns(4)
-    category = row2[0].selectbox("Category", [ALL] + CATEGORIES, key="queue_category")
+    category = row2[0].selectbox("Category", [ALL] + category_choices(cfg), key="queue_category")
     state = row2[1].selectbox("SLA", [ALL] + list(SLA_STATES.values()), key="queue_sla")
     assignee = row2[2].selectbox("Assignee", [ALL, "Me", "Unassigned"] + known_agents(current), key="queue_assignee")
     mine = row2[3].toggle("Only mine and unclaimed", key="queue_mine")
@@ -242,10 +242,6 @@ def queue_page() -> None:
     page = st.number_input("Page", min_value=1, max_value=pages, value=1, key="queue_page") if pages > 1 else 1
     for row in items.iloc[(page - 1) * PAGE_SIZE: page * PAGE_SIZE].itertuples(index=False):
         queue_item(row, now)
-
-
-CATEGORIES = ["delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
-              "app_website", "safety", "other"]
 
 
 def known_agents(current: Store) -> list[str]:
