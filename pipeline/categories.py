@@ -198,7 +198,7 @@ def lookalikes(key: CategoryKey, encoder, threshold: float = LOOKALIKE_COSINE) -
     across categories there is 0.922, hence LOOKALIKE_COSINE 0.93) and on a copied or misfiled example."""
     head = fit_head(key, encoder)
     rows = example_rows(key)
-    found = []
+    found, reported = [], set()
     for row, (owner, example) in rows.items():
         vector = head.vectors[row]
         others = [r for r, (o, _) in rows.items() if o != owner]
@@ -213,6 +213,9 @@ def lookalikes(key: CategoryKey, encoder, threshold: float = LOOKALIKE_COSINE) -
             continue
         other = rows[nearest][0] if float(cosines.max()) >= threshold else rival
         other_row = max((r for r in others if rows[r][0] == other), key=lambda r: float(head.vectors[r] @ vector))
+        if (rows[other_row], (owner, example)) in reported:
+            continue   # the same pair the other way round: one warning is enough
+        reported.add(((owner, example), rows[other_row]))
         found.append(Lookalike(owner, example, other, rows[other_row][1], float(head.vectors[other_row] @ vector),
                                closer))
     return found

@@ -96,6 +96,7 @@ def test_rules_check_warns_about_examples_that_look_alike(tmp_path):
     line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "my flight was delayed five" in text)
     assert (f"{path}:{line} categories[0].examples[4]: warning: 'my flight was delayed five hours' looks like "
             f"delays' 'flight delayed 5 hours'") in result.output
+    assert result.output.count("warning:") == 1    # the pair once, not once from each side
 
 
 def test_rules_check_is_quiet_about_distinct_examples(tmp_path):
