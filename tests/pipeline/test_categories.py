@@ -132,3 +132,20 @@ def test_a_restart_does_not_embed_the_examples_again(models, tmp_path, monkeypat
     changed = key[:1] + ((key[1][0], key[1][1], key[1][2] + ("stuck on the tarmac for two hours",)),)
     fit_head(changed, encoder)
     assert encoder.texts == 12 + 13     # another example: embedded anew
+
+
+def test_ecoute_classify_writes_the_categorys_name(tmp_path):
+    import json
+
+    from tests.conftest import write_jsonl
+
+    source = write_jsonl(tmp_path / "in.jsonl", [
+        {"id": "a", "text": "@aerolia my suitcase is still missing after 3 days, nobody at baggage claim helps"},
+        {"id": "b", "text": "@aerolia vol AE220 annulé sans explication, on dort par terre à l'aéroport"},
+    ])
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, ["classify", str(source), "-o", str(out), "--rules",
+                                       str(ROOT / "tests" / "data" / "airline_categories.yaml")])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["intent"], r["category"]) for r in lines] == [("complaint", "luggage"), ("complaint", "delays")]
