@@ -1,8 +1,7 @@
 """Complaint categories a brand writes itself in rules.yaml: a name, a description and a few examples.
 
 No training step: the first time a brand's categories are needed, their texts (the description, then
-each example) are embedded by the encoder whose embeddings the intent heads read, and each category
-becomes the mean of its vectors (nearest centroid). A complaint gets the category whose centroid is
+each example) are embedded by `category_encoder`, and each category becomes the mean of its vectors (nearest centroid). A complaint gets the category whose centroid is
 closest to its embedding; when it is less close to every centroid than the least typical example is to
 its own category's (`CategoryHead.floor`), it fits none of them and gets OTHER. The example vectors are
 cached on disk, keyed by the categories' text and the encoder's identity (weights, adapter, length,
@@ -48,7 +47,7 @@ class CategoryHead:
     centroids: np.ndarray        # (categories, dim), unit length
     vectors: np.ndarray          # (texts, dim): each category's description (if any) and examples, in order
     owners: np.ndarray           # (texts,): the category index of each row of `vectors`
-    floor: float                 # below this cosine to every centroid, a complaint fits none (`fit_head`)
+    floor: float                 # below this cosine to every centroid, a complaint fits none (`least_typical`)
 
     def similarities(self, embeddings: np.ndarray) -> np.ndarray:
         """Cosine of each embedding (unit length, one per row) to each category's centroid."""
@@ -100,7 +99,7 @@ def embed_texts(key: CategoryKey, encoder) -> np.ndarray:
             vectors = np.load(path)
             if vectors.shape[0] == len(texts):
                 return vectors
-        except (OSError, ValueError) as exc:   # a torn or foreign file: embed again and replace it
+        except (OSError, ValueError, EOFError) as exc:   # a torn or foreign file: embed again, replace it
             log.warning("category cache %s unreadable (%s); embedding the examples again", path, exc)
     vectors = np.asarray(encoder.encode(texts), dtype=np.float32)
     try:
