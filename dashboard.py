@@ -30,7 +30,7 @@ from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store,
 from pipeline.text import CASE_CHARS, safe_url, shown_text
 from pipeline.redaction import redact
 from pipeline.untrusted import plain_name
-from pipeline.ui_common import current_rules, store
+from pipeline.ui_common import category_choices, current_rules, store
 
 PAGE_SIZE = 25
 
@@ -229,7 +229,7 @@ def queue_page() -> None:
     lang = row1[2].selectbox("Language", [ALL, "en", "fr"], key="queue_lang")
     intent = row1[3].selectbox("Intent", [ALL, "complaint", "question", "praise", "other"], key="queue_intent")
     row2 = st.columns(5)
-    category = row2[0].selectbox("Category", [ALL] + CATEGORIES, key="queue_category")
+    category = row2[0].selectbox("Category", [ALL] + category_choices(cfg), key="queue_category")
     state = row2[1].selectbox("SLA", [ALL] + list(SLA_STATES.values()), key="queue_sla")
     assignee = row2[2].selectbox("Assignee", [ALL, "Me", "Unassigned"] + known_agents(current), key="queue_assignee")
     team = row2[3].selectbox("Team", [ALL, NO_TEAM] + ([t.name for t in cfg.teams] if cfg else []), key="queue_team")
@@ -262,8 +262,6 @@ def queue_page() -> None:
 
 
 NO_TEAM = "(no team)"
-CATEGORIES = ["delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
-              "app_website", "safety", "other"]
 
 
 def known_agents(current: Store) -> list[str]:

@@ -167,12 +167,15 @@ def rules():
 @rules.command("check")
 @click.argument("path", required=False)
 def rules_check(path):
-    """Validate PATH (default: $ECOUTE_RULES, else ./rules.yaml); exit 1 on any mistake.
+    """Validate PATH (default: $ECOUTE_RULES, else ./rules.yaml); exit 1 on any mistake. Examples that
+    look alike across two complaint categories are warnings (exit 0): a complaint like them may get either.
 
     \b
     Example:
       ecoute rules check rules.yaml
     """
+    from .categories import lookalike_warnings
+
     try:
         loaded = load_rules(path)
     except RulesError as exc:
@@ -181,6 +184,8 @@ def rules_check(path):
         sys.exit(1)
     click.echo(f"{rules_path(path)}: ok ({len(loaded.brands)} brands, {len(loaded.sources)} sources, "
                f"{len(loaded.goals)} goals)")
+    for warning in lookalike_warnings(loaded, rules_path(path)):
+        click.echo(warning, err=True)
 
 
 @rules.command("test")

@@ -608,6 +608,8 @@ class Rules(Strict):
     def category_names(self) -> tuple[str, ...]:
         """Every category a complaint can get under these rules, over all brands."""
         names = [c.name for b in self.brands for c in (self.categories_for(b.name) or ())]
+        if names:   # what a complaint that fits none of a brand's own categories gets (pipeline/categories.py)
+            names.append("other")
         if any(not self.categories_for(b.name) for b in self.brands):
             names += CATEGORIES
         return tuple(dict.fromkeys(names))

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .categories import category_encoder, name_categories
 from .heads import NGRAM_CHARS, Heads, base_language, load_heads
 from .encoder import CHARS_PER_TOKEN, Encoder, load_encoder
 from .intents import ExtraHeads, load_extra_heads
@@ -279,14 +280,15 @@ def infer_intent(batch: Batch, ctx: Context) -> Batch:
     """Intent (complaint, question, praise, other) from the intent head; for complaints, their category
     and severity. The intent head reads the complaint head's score too; on brand mentions it finds
     complaints better than that score alone (grouped cross-validation on pipeline/data: complaint F1
-    85.6 against 72.7 EN / 51.0 FR), so its `complaint` intent is what gets a category."""
+    85.6 against 72.7 EN / 51.0 FR), so its `complaint` intent is what gets a category: the built-in
+    head's, or one of the rules' own categories where the mention's brand has some (`name_own_categories`)."""
     size = len(batch["key"])
     batch["category"] = [None] * size
     batch["severity"] = [None] * size
     heads = ctx.models.intents
     if heads is None:
         batch["intent"] = _each(batch, "intent", cue_intent, "other")
-        return batch
+        return name_own_categories(batch, ctx)
     texts = [t or " " for t in batch["clean_text"]]
     try:
         base = heads.base_inputs(_intent_embeddings(batch, ctx.models, texts), texts)
@@ -306,6 +308,31 @@ def infer_intent(batch: Batch, ctx: Context) -> Batch:
         log.exception("intent heads failed on a batch of %d", size)
         batch["intent"] = _each(batch, "intent", cue_intent, "other")
         batch["error"] = [e or f"intent: {type(exc).__name__}: {exc}" for e in batch["error"]]
+    return name_own_categories(batch, ctx)
+
+
+def name_own_categories(batch: Batch, ctx: Context) -> Batch:
+    """The category of each complaint whose brand (its first matched one) has categories in the rules, its
+    own or the shared ones: their `name`, or "other" when it fits none (pipeline/categories.py). Read from
+    the encoder's embeddings without its adapter: `classify`'s when there is none, else one more pass over
+    the complaints only."""
+    complaints = [i for i, intent in enumerate(batch["intent"]) if intent == "complaint"]
+    brands = [(batch["brands"][i] or [None])[0] for i in complaints]
+    if not any(ctx.rules.categories_for(brand) for brand in set(brands)):
+        return batch
+    try:
+        encoder = category_encoder(ctx.models.encoder)
+        if encoder is ctx.models.encoder and "embedding" in batch:
+            embeddings = np.stack([batch["embedding"][i] for i in complaints])
+        else:
+            embeddings = encoder.encode([batch["clean_text"][i] or " " for i in complaints], ctx.models.batch_size)
+        for i, name in zip(complaints, name_categories(ctx.rules, encoder, embeddings, brands)):
+            if name is not None:
+                batch["category"][i] = name
+    except Exception as exc:  # the categories failed on this batch: the built-in ones stay, the error is noted
+        log.exception("rules categories failed on a batch of %d", len(batch["key"]))
+        for i in complaints:
+            batch["error"][i] = batch["error"][i] or f"category: {type(exc).__name__}: {exc}"
     return batch
 
 
@@ -394,7 +421,7 @@ STAGES: tuple[Stage, ...] = (
           ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score", "emotion",
            "emotion_score", "irony_score")),
     Stage("infer_intent", infer_intent, ("text", "clean_text", "complaint", "complaint_score", "sentiment",
-                                         "sentiment_score"), ("intent", "category", "severity")),
+                                         "sentiment_score", "brands"), ("intent", "category", "severity")),
     Stage("flag_transparency", flag_transparency, TRANSPARENCY_COLUMNS, ("transparency", "risk_reasons")),
     Stage("decide_response", decide_response, ("relevant", "official", "intent", "transparency"), ("needs_response",)),
     Stage("score_priority", score_priority,

@@ -11,7 +11,7 @@ import os
 
 import streamlit as st
 
-from .rules import Rules, load_rules, rules_path
+from .rules import CATEGORIES, Rules, load_rules, rules_path
 from .store import Store, database_url
 
 
@@ -37,3 +37,9 @@ def current_rules() -> Rules:
 @functools.lru_cache(maxsize=8)
 def _rules_at(path: str, version: int | None) -> Rules:
     return load_rules(path)
+
+
+def category_choices(config: Rules | None) -> list[str]:
+    """The complaint categories a filter offers: the rules' own (every brand's) and the built-in ones where a
+    brand has none; the built-in list when the rules cannot be read."""
+    return list(config.category_names()) if config else list(CATEGORIES)

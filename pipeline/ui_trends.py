@@ -20,7 +20,7 @@ from . import analytics, goals
 from .rules import Rules, RulesError, load_rules, rules_path
 from .store import Store
 from .text import safe_url
-from .ui_common import current_rules, get_store, store
+from .ui_common import category_choices, current_rules, get_store, store
 from .untrusted import to_csv
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
@@ -89,9 +89,7 @@ def filters(current: Store, config: Rules | None) -> tuple[int, tuple, str]:
     lang = choose("Language", ["en", "fr"], "tr_lang", top[3])
     more = st.columns(3)
     intent = choose("Intent", ["complaint", "question", "praise", "other"], "tr_intent", more[0])
-    category = choose("Complaint category", ["delivery", "billing_refund", "product_quality", "customer_service",
-                                             "delays_cancellation", "app_website", "safety", "other"],
-                      "tr_category", more[1])
+    category = choose("Complaint category", category_choices(config), "tr_category", more[1])
     split = more[2].selectbox("Split by", list(SPLIT_NAMES), format_func=SPLIT_NAMES.get, key="tr_split")
     return days, (brand, source, lang, intent, category), split
 
