@@ -75,6 +75,27 @@ def store(db):
     return Store(db)
 
 
+def rules_without_desk() -> str:
+    """The project's rules.yaml as YAML text without its own categories, teams, automations, assignment and
+    escalation (templates keep their names, their categories only where built in): a base that tests add a desk of
+    their own to."""
+    import yaml
+
+    from pipeline.rules import CATEGORIES
+
+    data = yaml.safe_load((ROOT / "rules.yaml").read_text(encoding="utf-8"))
+    for key in ("categories", "teams", "automations"):
+        data.pop(key, None)
+    for brand in data["brands"]:
+        brand.pop("categories", None)
+    for key in ("assignment", "max_open_per_agent", "escalation"):
+        data.get("queue", {}).pop(key, None)
+    for template in data.get("templates", []):
+        if template.get("category") not in (None, *CATEGORIES):
+            template.pop("category")   # the brand's own category: the template stays, for any category
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return path

@@ -20,11 +20,11 @@ from pipeline.mention import Labels, Mention
 from pipeline.rules import Automation, parse_rules
 from pipeline.store import Store
 from pipeline.templates import templates_for
-from tests.conftest import ROOT, write_jsonl
+from tests.conftest import rules_without_desk, write_jsonl
 from tests.pipeline.test_alerts import Hook, dead_url
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
-BASE = (ROOT / "rules.yaml").read_text(encoding="utf-8")
+BASE = rules_without_desk()
 
 
 def with_desk(extra: str):
