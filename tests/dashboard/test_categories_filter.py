@@ -1,26 +1,24 @@
 """The dashboard's category filters offer the rules' own categories (issue 18), not only the built-in list."""
 from streamlit.testing.v1 import AppTest
 
-from pipeline.rules import CATEGORIES
-from tests.conftest import ROOT
+import yaml
 
-AEROLIA_CATEGORIES = """
-    categories:
-      - name: luggage
-        description: bags lost, delayed or damaged
-        examples: ["my suitcase never arrived", "valise cassée à l'arrivée"]
-      - name: delays
-        description: late or cancelled flights
-        examples: ["flight delayed 5 hours", "vol annulé sans prévenir"]
-"""
+from pipeline.rules import CATEGORIES
+from tests.conftest import ROOT, rules_without_desk
+
+AEROLIA_CATEGORIES = [
+    {"name": "luggage", "description": "bags lost, delayed or damaged",
+     "examples": ["my suitcase never arrived", "valise cassée à l'arrivée"]},
+    {"name": "delays", "description": "late or cancelled flights",
+     "examples": ["flight delayed 5 hours", "vol annulé sans prévenir"]},
+]
 
 
 def test_the_queue_and_trends_filters_offer_the_rules_categories(filled_db, tmp_path, monkeypatch):
-    text = (ROOT / "rules.yaml").read_text(encoding="utf-8")
-    anchor = '    affiliated_accounts: ["@marc_pilot_aerolia", "@ines_cabincrew"]'
-    assert anchor in text
+    data = yaml.safe_load(rules_without_desk())   # Aerolia gets two categories of its own, Lumelle none
+    data["brands"][0]["categories"] = AEROLIA_CATEGORIES
     rules = tmp_path / "rules.yaml"
-    rules.write_text(text.replace(anchor, anchor + AEROLIA_CATEGORIES, 1), encoding="utf-8")
+    rules.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("ECOUTE_RULES", str(rules))
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
     assert not at.exception
