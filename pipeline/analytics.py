@@ -27,6 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from . import trend_counts
+from .mention import SENTIMENTS
 from .rules import Rules, parse_duration
 from .store import Store, case_events, classifications, database_url, mentions as mentions_table, queue_items, utcnow
 
@@ -34,7 +35,6 @@ When = Union[str, datetime, date, timedelta, None]
 Db = Union[str, Store, None]
 
 SPLITS = ("source", "lang", "intent", "category", "emotion")
-SENTIMENTS = ("negative", "neutral", "positive")
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 

@@ -18,14 +18,12 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from .mention import CATEGORIES, INTENTS
 from .store import Store, classifications, mentions, utcnow
 
 COMPETITORS = {"Aerolia": ["SkyNordic", "Volantis"], "Lumelle": ["Dermacorp", "Belle Peau"],
                "Nordrail": ["Eurotrack"], "Parcelio": ["Shipfast", "Colirapide"]}
 SOURCES = ("twitter", "reddit", "mastodon", "bluesky", "rss")
-INTENTS = ("complaint", "question", "praise", "other")
-CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
-              "app_website", "safety", "other")
 CHUNK = 50_000
 YEAR = 365 * 86400
 MENTION_COLUMNS = ["key", "source", "source_id", "author", "author_followers", "created_at", "text", "lang",

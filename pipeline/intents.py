@@ -26,14 +26,11 @@ import numpy as np
 from scipy import sparse
 
 from .heads import Heads, Inputs, inputs, load_heads
+from .mention import CATEGORIES, INTENTS, SEVERITIES
 
 log = logging.getLogger(__name__)
 EXTRA_HEADS_DIR = Path(__file__).parent / "heads_extra"
 TRAINING_FILE = Path(__file__).parent / "data" / "intent_category_severity.jsonl"
-INTENTS = ("complaint", "question", "praise", "other")
-CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
-              "app_website", "safety", "other")
-SEVERITIES = ("no_explicit_reproach", "disapproval", "accusation", "blame")   # Jin & Aletras 2020, weakest first
 EXTRA_TASKS = {"intent": INTENTS, "category": CATEGORIES, "severity": SEVERITIES}
 
 

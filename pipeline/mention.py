@@ -186,6 +186,19 @@ class Mention:
         return cls(**values)
 
 
+# The label vocabulary, written once: what each field of Labels may hold (rules.yaml, the heads, the store, the
+# dashboard and the benches read these names from here).
+SENTIMENTS = ("negative", "neutral", "positive")
+INTENTS = ("complaint", "question", "praise", "other")
+CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
+              "app_website", "safety", "other")          # the built-in complaint categories (rules.yaml may replace them)
+SEVERITIES = ("no_explicit_reproach", "disapproval", "accusation", "blame")   # Jin & Aletras 2020, weakest first
+EMOTIONS = ("anger", "joy", "optimism", "sadness")       # TweetEval emotion's mapping.txt order
+TRANSPARENCY_KINDS = ("undisclosed_promotion", "undisclosed_affiliation", "coordinated_posting",
+                      "deception_accusation")
+DISMISS_REASONS = ("spam", "irrelevant", "duplicate", "other")   # why a case was closed without a reply
+
+
 @dataclass(frozen=True)
 class Labels:
     """What the pipeline decided about one mention, and which models decided it."""

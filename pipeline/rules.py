@@ -22,6 +22,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationE
                       field_validator, model_validator)
 
 from . import transparency_cues
+from .mention import CATEGORIES, DISMISS_REASONS, INTENTS, SENTIMENTS, SEVERITIES, TRANSPARENCY_KINDS
 
 DEFAULT_RULES = "rules.yaml"
 # A few aliases can stand for billions of values ("billion laughs": 11 lines, 43 million strings, 7 s and
@@ -256,7 +257,7 @@ def _label_map(classes: tuple[str, ...]) -> Any:
 
 
 # Our classes per task, in the column order the pipeline uses.
-SENTIMENT_CLASSES = ("negative", "neutral", "positive")
+SENTIMENT_CLASSES = SENTIMENTS
 COMPLAINT_CLASSES = ("no", "yes")
 SentimentLabels = _label_map(SENTIMENT_CLASSES)
 ComplaintLabels = _label_map(COMPLAINT_CLASSES)
@@ -387,12 +388,6 @@ class Alerts(Strict):
         return value
 
 
-INTENTS = ("complaint", "question", "praise", "other")            # pipeline/intents.py, kept light here
-SEVERITIES = ("no_explicit_reproach", "disapproval", "accusation", "blame")
-TRANSPARENCY_KINDS = ("undisclosed_promotion", "undisclosed_affiliation", "coordinated_posting", "deception_accusation")
-DISMISS_REASONS = ("spam", "irrelevant", "duplicate", "other")    # pipeline/store.py
-CATEGORIES = ("delivery", "billing_refund", "product_quality", "customer_service", "delays_cancellation",
-              "app_website", "safety", "other")
 PLACEHOLDERS = ("author", "brand", "case")
 
 

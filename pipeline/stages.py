@@ -21,7 +21,7 @@ from .heads import NGRAM_CHARS, Heads, base_language, load_heads
 from .encoder import CHARS_PER_TOKEN, Encoder, load_encoder
 from .intents import ExtraHeads, load_extra_heads
 from .languages import language_reason, measured_languages
-from .mention import Labels, Mention
+from .mention import SENTIMENTS, Labels, Mention
 from .rules import Rules
 from .task_models import TaskClassifier, load_task_models
 from .transparency import CUE_CHARS, find_risks
@@ -30,7 +30,6 @@ from .text import DETECTION_CHARS, MODEL_TEXT_CHARS, author_is, detect_language,
 log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at", "url",
                  "author_created_at")
-SENTIMENTS = ("negative", "neutral", "positive")
 TRANSPARENCY_COLUMNS = ("key", "text", "title", "url", "author", "author_followers", "author_created_at",
                         "created_at", "brands", "official", "sentiment")
 HEAD_TASKS = ("sentiment", "complaint")   # what the trained heads predict; `models.tasks` may replace each

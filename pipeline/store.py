@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .mention import Labels, Mention
+from .mention import DISMISS_REASONS, Labels, Mention
 
 if TYPE_CHECKING:
     from .rules import Queue
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 DEFAULT_DB = "ecoute.db"
 OPEN_STATUSES = ("new", "claimed", "replied")     # a case still needs the desk
 STATUSES = (*OPEN_STATUSES, "resolved", "dismissed")
-DISMISS_REASONS = ("spam", "irrelevant", "duplicate", "other")
 
 metadata = sa.MetaData()
 

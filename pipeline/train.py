@@ -32,11 +32,12 @@ from . import word_vectors as WV
 from .encoder import Encoder, resolve_encoder, text_prefix
 from .finetune import finetune, macro_f1, positive_f1
 from .languages import UMSAB
+from .mention import EMOTIONS, SENTIMENTS
 from .stages import reading_limits
 from .text import detect_language, normalise
 
 log = logging.getLogger(__name__)
-SENTIMENT_CLASSES = ("negative", "neutral", "positive")
+SENTIMENT_CLASSES = SENTIMENTS
 COMPLAINT_CLASSES = ("no", "yes")
 SPLITS = ("train", "val", "test")
 EPOCHS = 3       # of fine-tuning; the best on val is kept (picked on val: 3 epochs on 6 layers beat 2 on 4)
@@ -58,7 +59,7 @@ class Split:
     lang: list[str]
 
 
-EMOTION_CLASSES = ("anger", "joy", "optimism", "sadness")   # TweetEval emotion's mapping.txt order
+EMOTION_CLASSES = EMOTIONS
 IRONY_CLASSES = ("no", "yes")
 CLASSES = {"sentiment": SENTIMENT_CLASSES, "complaint": COMPLAINT_CLASSES, "irony": IRONY_CLASSES,
            "emotion": EMOTION_CLASSES}

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from .mention import parse_time
+from .mention import TRANSPARENCY_KINDS, parse_time
 from .rules import Coordination, Rules, Transparency
 from .text import _fold, _pattern, author_is, domain_of, mentioned_brands, mentioned_competitors
 
-KINDS = ("undisclosed_promotion", "undisclosed_affiliation", "coordinated_posting", "deception_accusation")
+KINDS = TRANSPARENCY_KINDS
 LINK = re.compile(r"(?:https?://|www\.)[^\s<>\"']+|\b(?:[a-z0-9-]+\.)+[a-z]{2,}/[^\s<>\"']*", re.IGNORECASE)
 WORD = re.compile(r"\w+(?:-\w+)*")
 # A disclosure word right after "not", "pas", "sans"… discloses nothing ("not sponsored, just love it").

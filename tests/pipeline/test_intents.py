@@ -7,15 +7,26 @@ import sqlalchemy as sa
 from pipeline.intents import CATEGORIES, SEVERITIES, TRAINING_FILE, load_extra_heads, read_training_set
 from pipeline.mention import Mention
 from pipeline.stages import Context, label, load_models
-from tests.conftest import ROOT, write_jsonl
+from tests.conftest import ROOT, rules_without_desk, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def ctx():
-    from pipeline.rules import load_rules
+    from pipeline.rules import parse_rules
 
-    rules = load_rules(ROOT / "rules.yaml")
+    rules = parse_rules(rules_without_desk())   # the built-in categories: the demo's brands have their own
     return Context(rules, load_models(rules))
+
+
+def builtin_rules(folder, **models) -> str:
+    """A rules file with the built-in categories (and `models` settings), written in `folder`."""
+    import yaml
+
+    data = yaml.safe_load(rules_without_desk())
+    data.setdefault("models", {}).update(models)
+    path = folder / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return str(path)
 
 
 def m(i, text, **extra) -> Mention:
@@ -53,7 +64,7 @@ def test_classify_output_carries_category_and_severity(tmp_path):
         {"id": "b", "text": "Lumelle annonce l'ouverture d'une boutique à Lyon"},
     ])
     result = CliRunner().invoke(main, ["classify", str(src), "-o", str(tmp_path / "out.jsonl"),
-                                       "--rules", str(ROOT / "rules.yaml")])
+                                       "--rules", builtin_rules(tmp_path)])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert (rows[0]["intent"], rows[0]["category"]) == ("complaint", "delays_cancellation")
@@ -110,15 +121,12 @@ def test_train_intents_writes_heads_the_pipeline_then_uses(tmp_path):
     small = write_jsonl(tmp_path / "small.jsonl", rows[::6])
     out = tmp_path / "my-heads"
     result = CliRunner().invoke(main, ["train-intents", "--data", str(small), "--out", str(out),
-                                       "--rules", str(ROOT / "rules.yaml"), "--c", "2", "--cue-weight", "1"])
+                                       "--rules", builtin_rules(tmp_path), "--c", "2", "--cue-weight", "1"])
     assert result.exit_code == 0, result.output
     assert "intent: C 2.0" in result.output and "cue_weight 1.0" in result.output and "cv_macro_f1" in result.output
     card = json.loads((out / "card.json").read_text())
     assert card["metrics"]["intent"]["n"] == len(rows[::6])
-    rules_text = (ROOT / "rules.yaml").read_text().replace("  encoder: embedded\n",
-                                                           f"  encoder: embedded\n  intent_heads: {out}\n")
-    (tmp_path / "rules.yaml").write_text(rules_text)
-    rules = load_rules(tmp_path / "rules.yaml")
+    rules = load_rules(builtin_rules(tmp_path, intent_heads=str(out)))
     models = load_models(rules)
     assert models.intents.directory == out and models.intents_encoder is None  # same encoder: one pass
     (complaint,) = label([m(1, "@aerolia my flight was cancelled and nobody refunds me")], Context(rules, models))
