@@ -1,11 +1,17 @@
-"""A command, flag or rules.yaml key that users cannot find in the README or its manual (docs/) does not exist for them."""
+"""A command, flag or rules.yaml key that users cannot find in the README or its docs/ does not exist for them;
+a module the README's map leaves out is a room nobody finds; a README past one screenful stops being a front door."""
+import re
+
 import click
 
 from pipeline.cli import main
 from pipeline.rules import Rules
 from tests.conftest import ROOT
 
-README = "\n".join(path.read_text(encoding="utf-8") for path in (ROOT / "README.md", ROOT / "docs" / "manual.md"))
+README_MD = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted((ROOT / "docs").glob("*.md"))
+README = "\n".join([README_MD, *(path.read_text(encoding="utf-8") for path in DOCS)])
+README_LIMIT = 12_000
 
 
 def commands(group: click.Group, prefix: str = "ecoute"):
@@ -35,3 +41,32 @@ def test_every_rules_key_is_documented():
 
     for key in keys(Rules):
         assert f"`{key}`" in README, key
+
+
+def test_readme_stays_a_front_door():
+    assert DOCS, "docs/ has no .md files"
+    assert len(README_MD) < README_LIMIT, f"README.md is {len(README_MD):,} characters; keep it under {README_LIMIT:,} (move detail to docs/)"
+
+
+def module_map() -> set[str]:
+    """The README's module map: the fenced block that lists `listeners/` and `pipeline/`, read as folder/module.py."""
+    for block in re.findall(r"^```\w*\n(.*?)^```", README_MD, flags=re.S | re.M):
+        if re.search(r"^listeners/", block, flags=re.M) and re.search(r"^pipeline/", block, flags=re.M):
+            named, folder = set(), None
+            for line in block.splitlines():
+                top = re.match(r"(\S+)/\s", line + " ")
+                if top:
+                    folder = top.group(1)
+                module = re.match(r"\s+(\w+\.py)\s", line + " ")
+                if module and folder:
+                    named.add(f"{folder}/{module.group(1)}")
+            return named
+    raise AssertionError("README.md has no module map (a code block listing listeners/ and pipeline/)")
+
+
+def test_module_map_names_every_module():
+    named = module_map()
+    modules = {f"{folder}/{path.name}" for folder in ("listeners", "pipeline")
+               for path in (ROOT / folder).glob("*.py") if path.name != "__init__.py"}
+    assert sorted(modules - named) == [], "modules missing from README.md's module map"
+    assert sorted(named - modules) == [], "README.md's module map names modules that do not exist"
