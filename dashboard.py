@@ -676,7 +676,7 @@ def alerts_page() -> None:
     st.subheader("Transparency risks")
     risks = store_alerts.transparency_risks(current)
     if risks.empty:
-        st.info("No transparency risks flagged. Classification fills them in (README, 'Transparency risks').")
+        st.info("No transparency risks flagged. Classification fills them in (docs/alerts.md, 'Transparency risks').")
         return
     # post text is hostile input: only ever in dataframe cells
     st.dataframe(pd.DataFrame({

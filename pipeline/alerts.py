@@ -1,7 +1,7 @@
 """Crisis and spike alerts: per brand, abnormal rises in mention volume and in negative share against a
 seasonal baseline, and single posts whose engagement grows abnormally fast.
 
-The method (the README's "Alerts" says the same):
+The method (docs/alerts.md says the same):
 
 - **volume_spike**: a brand's mentions are counted in sliding windows (`alerts.windows`: 10 min, 15 min,
   1 h and 6 h by default, one ending every `step`, 5 min; the newest ends now and expects only its elapsed part). The expected count is a seasonal Poisson rate summed over the

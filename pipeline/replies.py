@@ -11,7 +11,7 @@ that listener's `reply()` (X: tweepy `create_tweet` with OAuth 1.0a user context
 - "failed": the platform refused or could not be reached. `Store.reply_failed` keeps the case claimed
   by the agent with the error on it (never "replied"); `error` says what to fix.
 
-Credentials come only from the environment (REPLY_CREDENTIALS below, also in the README), never from
+Credentials come only from the environment (REPLY_CREDENTIALS below, also in docs/desk.md), never from
 rules.yaml, and are never logged.
 """
 from __future__ import annotations

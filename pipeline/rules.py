@@ -361,7 +361,7 @@ class Webhook(Strict):
 
 
 class Alerts(Strict):
-    """Crisis and spike alerts (pipeline/alerts.py; the method is in the README, 'Alerts')."""
+    """Crisis and spike alerts (pipeline/alerts.py; the method: docs/alerts.md)."""
     enabled: bool = True
     windows: list[Duration] = [timedelta(minutes=10), timedelta(minutes=15), timedelta(hours=1),
                                timedelta(hours=6)]                                     # scanned,
@@ -533,7 +533,7 @@ class Then(Strict):
 
 
 class Automation(Strict):
-    """If a new case matches `when`, do `then` (README, 'Automations'). Evaluated in file order."""
+    """If a new case matches `when`, do `then` (docs/desk.md, 'Automations'). Evaluated in file order."""
     name: str = Field(min_length=1, max_length=120)
     enabled: bool = True
     when: When = When()
@@ -541,7 +541,7 @@ class Automation(Strict):
 
 
 class Digest(Strict):
-    """`ecoute report` sent on a schedule by `ecoute digest` (README, 'Reports and digests')."""
+    """`ecoute report` sent on a schedule by `ecoute digest` (docs/alerts.md, 'Digests')."""
     name: str = Field(min_length=1)
     schedule: Literal["daily", "weekly"] = "weekly"
     at: Clock = dt_time(8, 0)                        # local time, in queue.timezone

@@ -13,7 +13,7 @@ URL = re.compile(r"https?://[^\s<>\"']+|www\.[^\s<>\"']+", re.IGNORECASE)
 HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_\.]{1,30})")
 SPACES = re.compile(r"\s+")
 # What each step reads of a post: a post is hostile input, and a 1 MB one without a space took 14 minutes
-# to classify. A cap never shortens a normal post (tweets, toots, most Reddit bodies); README, "The model".
+# to classify. A cap never shortens a normal post (tweets, toots, most Reddit bodies); docs/model.md.
 DETECTION_CHARS = 1_000   # lingua's time grows with the square of a word's length; a language shows long before
 MODEL_TEXT_CHARS = 10_000  # the encoder reads 128 tokens (about 600 characters) and the n-grams 10,000 characters
 

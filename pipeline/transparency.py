@@ -49,7 +49,7 @@ DEAL = re.compile(r"\d+\s?%|\b(?:deal|deals|sale|promo|offer|cheap|discount|save
                   r"pas cher|checkout|off)\b")
 NEGATIONS = {"not", "no", "never", "t", "pas", "jamais", "aucun", "aucune", "non"}
 # Words between an accusation target and its word ("the reviews … were written by the same bot"); set to 10
-# after reading the misses of tests/data/transparency_mentions.jsonl at 5 (README, "Transparency risks").
+# after reading the misses of tests/data/transparency_mentions.jsonl at 5 (docs/alerts.md, "Transparency risks").
 PROXIMITY = 10
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # The cues read a post's first CUE_CHARS characters: some checks look back over the text before each match
