@@ -16,7 +16,7 @@ from pipeline.escalation import escalate, stage_of
 from pipeline.mention import Labels, Mention
 from pipeline.rules import parse_rules
 from pipeline.store import Store
-from tests.pipeline.test_alerts import Hook
+from tests.pipeline.test_alerts import hooks  # noqa: F401 -- a fixture
 from tests.pipeline.test_report import smtp_server  # noqa: F401 -- a fixture
 
 POSTED = datetime(2026, 11, 20, 10, 0)           # naive UTC, as the store keeps times; a Friday
@@ -48,19 +48,6 @@ alerts:
 @pytest.fixture
 def store(backend_db):
     return Store(backend_db)
-
-
-@pytest.fixture
-def hooks():
-    made = []
-
-    def make(statuses=(200,)):
-        made.append(Hook(statuses))
-        return made[-1]
-
-    yield make
-    for hook in made:
-        hook.close()
 
 
 def open_case(store, rules, i=1, author="@dan") -> int:
