@@ -16,6 +16,7 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -92,10 +93,13 @@ class Encoder:
         if adapter:  # a LoRA adapter trained by `ecoute train`, merged into the weights: no runtime cost
             from .finetune import merge_adapter
 
-            before = _snapshot(self.model)
+            self.shared_layers = untouched_layers(Path(adapter), self.model)
+            # the bare top layers in torch, unless their ONNX graph is cached already (42 MB less at the peak)
+            exported = backend in ("onnx", "onnx-int8") and _top_path(location, self.adapter, self.shared_layers).exists()
+            top = _layer_copies(self.model, self.shared_layers) if self.shared_layers and not exported else None
             self.model = merge_adapter(self.model, Path(adapter))
-            self.shared_layers, self.bare_top = _bare_top(self.model, before)
-            del before   # the copies of the shared layers: about 40 MB for e5-small
+            if top is not None:
+                self.bare_top = _bare_top_class()(self.model.config, top).eval()
         if threads:
             torch.set_num_threads(threads)
         self.dim = int(self.model.config.hidden_size)
@@ -103,25 +107,23 @@ class Encoder:
         self.backend = "torch"
         if backend in ("onnx", "onnx-int8"):
             try:
+                self._onnx_top(location, threads, int8=backend == "onnx-int8")   # first: its copies go before the peak
                 self.session = _onnx_session(self.model, self.tokenizer, location, self.adapter, threads,
                                              int8=backend == "onnx-int8", prefix=self.prefix,
                                              shared_layers=self.shared_layers)
                 self.backend = backend
-                self._onnx_top(location, threads)
                 self.model = None   # ONNX Runtime holds its own copy of the weights (e5: 470 MB in float32)
             except Exception as exc:  # a model the exporter cannot handle still works, slower
                 log.warning("ONNX export of %s failed (%s); using torch", name, exc)
-                self.session = self.top_session = None
 
-    def _onnx_top(self, location: str, threads: int | None) -> None:
+    def _onnx_top(self, location: str, threads: int | None, int8: bool) -> None:
         """The bare top layers as their own ONNX graph (int8 like the rest where the backend is); without
         it (an export that fails) the categories fall back to a second, bare encoder."""
         if not self.shared_layers:
             return
         try:
-            calibration = self._calibration_states() if self.backend == "onnx-int8" else None
             self.top_session = _top_session(self.bare_top, location, self.adapter, self.shared_layers, threads,
-                                            calibration)
+                                            self._calibration_states if int8 else None)
         except Exception as exc:
             log.warning("ONNX export of the bare top layers of %s failed (%s); the categories will load the "
                         "bare encoder", self.name, exc)
@@ -252,46 +254,36 @@ def _keep_shared(sharing, index, states: np.ndarray, mask: np.ndarray) -> None:
             shared[i] = np.array(states[row, :int(mask[row].sum())], dtype=np.float32)
 
 
-def _snapshot(model) -> tuple[list, list] | None:
-    """Before an adapter is merged: a copy of each transformer layer of a BERT-like model (`model.encoder.layer`,
-    about 3.5 MB each for e5-small) and the embeddings' weights' sums; None for other shapes."""
-    import copy
+def untouched_layers(adapter: Path, model) -> int:
+    """How many of the model's lower layers a LoRA adapter leaves alone: the first of its `layers_to_transform`
+    (adapter_config.json; `ecoute train --top-layers 6`, the shipped heads: 6 of 12). 0 when it changes every
+    layer, or anything besides layers' weight products (embeddings, modules saved whole), or the model is not
+    BERT-like (`encoder.layer`): nothing is shared then. Read from the config rather than by comparing weights,
+    which would page in e5's 384 MB embedding table for nothing."""
+    import json
 
     layers = getattr(getattr(model, "encoder", None), "layer", None)
-    embeddings = getattr(model, "embeddings", None)
-    if layers is None or embeddings is None:
-        return None
-    return [copy.deepcopy(layer) for layer in layers], _sums(embeddings)
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    targets = config.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    chosen = config.get("layers_to_transform")
+    chosen = [chosen] if isinstance(chosen, int) else chosen
+    if (layers is None or config.get("peft_type") != "LORA" or not chosen or config.get("modules_to_save")
+            or any("embed" in t for t in targets) or config.get("layers_pattern") not in (None, "layer", ["layer"])):
+        return 0
+    first = min(int(i) for i in chosen)
+    return first if 0 < first < len(layers) else 0
 
 
-def _sums(module) -> list[float]:
-    """A checksum of each weight: its sum in float64, a million values at a time (a float64 copy of e5's embedding
-    table at once would take 768 MB, more than the rest of the process's peak)."""
-    import torch
+def _layer_copies(model, first: int) -> list:
+    """Copies of the bare model's layers from `first` on (about 3.5 MB each for e5-small), taken before the
+    adapter is merged into them."""
+    import copy
 
-    return [sum(float(chunk.sum(dtype=torch.float64)) for chunk in p.detach().reshape(-1).split(1 << 20))
-            for p in module.state_dict().values() if p.is_floating_point()]
-
-
-def _bare_top(merged, before: tuple[list, list] | None):
-    """(k, the bare layers from k on as one module) where k is the first layer whose weights the merged adapter
-    changed, read from the weights themselves rather than the adapter's config (the shipped heads': 6, as their
-    card's `finetune.layers` says); (0, None) when the adapter changes the first layer or the embeddings (nothing
-    would be shared) or no layer at all."""
-    import torch
-
-    if before is None:
-        return 0, None
-    layers, embedding_sums = before
-    after = merged.encoder.layer
-    if len(layers) != len(after) or _sums(merged.embeddings) != embedding_sums:
-        return 0, None
-    changed = [i for i, (old, new) in enumerate(zip(layers, after))
-               if any(not torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))]
-    if not changed or changed[0] == 0:
-        return 0, None
-    k = changed[0]
-    return k, _bare_top_class()(merged.config, layers[k:]).eval()
+    return [copy.deepcopy(layer) for layer in model.encoder.layer[first:]]
 
 
 @functools.cache
@@ -369,11 +361,15 @@ def _onnx_session(model, tokenizer, location: str, adapter: str | None, threads:
 
 
 def _top_session(top, location: str, adapter: str | None, shared_layers: int, threads: int | None,
-                 calibration: dict[str, np.ndarray] | None):
-    """The bare top layers' graph: float, or int8 (the same recipe) when calibration states are given."""
+                 calibration: Callable[[], dict[str, np.ndarray]] | None):
+    """The bare top layers' graph: float, or int8 (the same recipe) when `calibration` gives the shared states
+    of the calibration posts (called only when the int8 graph is not cached yet)."""
     path = _top_file(top, location, adapter, shared_layers)
     if calibration is not None:
-        path = _quantised(path, calibration, calibration["attention_mask"].astype(bool))
+        if not path.with_suffix(f".{INT8_RECIPE}.onnx").exists():
+            states = calibration()
+            _quantised(path, states, states["attention_mask"].astype(bool))
+        path = path.with_suffix(f".{INT8_RECIPE}.onnx")
     return _session(path, threads)
 
 
@@ -512,13 +508,19 @@ def _onnx_file(model, tokenizer, location: str, adapter: str | None, shared_laye
     return path
 
 
+def _top_path(location: str, adapter: str | None, shared_layers: int) -> Path:
+    return cache_dir() / "onnx" / f"{_fingerprint(location, adapter)}.bare-top{shared_layers}.onnx"
+
+
 def _top_file(top, location: str, adapter: str | None, shared_layers: int) -> Path:
     """The bare model's layers above `shared_layers` as a graph of their own (inputs: hidden_states after
     those layers and attention_mask; output: the last hidden state), once per weights, kept in the cache."""
     import torch
 
-    path = cache_dir() / "onnx" / f"{_fingerprint(location, adapter)}.bare-top{shared_layers}.onnx"
+    path = _top_path(location, adapter, shared_layers)
     if not path.exists():
+        if top is None:
+            raise FileNotFoundError(f"{path} vanished from the cache since the encoder started loading")
         dim = int(top.config.hidden_size)
         mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])  # padded: the mask must reach the graph
         sample = (torch.randn(2, 5, dim), mask)

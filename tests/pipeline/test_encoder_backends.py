@@ -95,6 +95,8 @@ def test_an_adapter_on_the_top_layers_gives_the_bare_embeddings_from_the_shared_
     if backend != "torch":   # new file names: a graph cached with one output is never read as having two
         names = sorted(p.name for p in (cache / "onnx").glob("*.onnx"))
         assert any(".shared1." in n for n in names) and any(".bare-top1." in n for n in names)
+        again = Encoder(str(tiny_encoder), 32, adapter=top_adapter, backend=backend)   # from the cached graphs
+        assert again.bare_top is None and (again.topic_vectors([states[i] for i in (0, 2, 3)], 2) == topic).all()
 
 
 def test_an_adapter_on_every_layer_shares_nothing_and_the_categories_load_the_bare_encoder(
