@@ -10,10 +10,13 @@ backend), so a restart does not embed them again.
 Which embeddings: the configured encoder's *without* its adapter (`category_encoder`). The shipped
 adapter was tuned for sentiment and complaints and folds topics together: on airline complaint tweets,
 nearest centroid over its embeddings named 31% of reasons, over the bare e5's 60% (20% dev split,
-pipeline/evaluate_categories.py). So when the pipeline's encoder has an adapter, complaints are encoded
-once more (complaints only); without one, `classify`'s embeddings are reused and a mention costs one
-small matrix product. Nearest centroid rather than a fitted classifier: with 2–10 examples a category
-there is nothing to regularise against, and logistic regression on the same vectors did no better
+pipeline/evaluate_categories.py). The shipped adapter changes only the top 6 of e5's 12 layers, so
+`classify` keeps the hidden state after layer 6 of the mentions whose brand has categories, and a complaint
+costs the bare model's top 6 layers from there (`BareTopEncoder`), not a second encoder; an adapter that
+changes every layer falls back to the bare encoder, loaded once more, encoding the complaints again.
+Without an adapter, `classify`'s embeddings are reused and a mention costs one small matrix product.
+Nearest centroid rather than a fitted classifier: with 2–10 examples a category there is nothing to
+regularise against, and logistic regression on the same vectors did no better
 (59.6% against 60.2% on that split; docs/drafts/cat.md has the figures).
 """
 from __future__ import annotations
@@ -149,13 +152,66 @@ def least_typical(vectors: np.ndarray, owners: np.ndarray, spread: float = FLOOR
 
 
 def category_encoder(encoder):
-    """The encoder the categories read: the pipeline's own when it has no adapter, else the same model and
-    backend without the adapter (loaded once per process)."""
+    """The encoder the categories read: the pipeline's own when it has no adapter; when its adapter leaves the
+    lower layers alone (the shipped heads': 6 of 12), the bare model's top layers over the pipeline encoder's
+    shared hidden state (`BareTopEncoder`); else the same model and backend without the adapter (loaded once
+    per process)."""
     if not getattr(encoder, "adapter", None):
         return encoder
+    if getattr(encoder, "shares_bare_layers", False):
+        return bare_top_encoder(encoder)
     from .encoder import load_encoder
 
     return load_encoder(encoder.name, encoder.max_length, None, encoder.backend)
+
+
+@dataclass(frozen=True, eq=False)
+class BareTopEncoder:
+    """The bare model's embeddings from an adapted encoder that shares its lower layers with it: `encode` runs
+    the adapted encoder's shared layers, then only the bare top layers; `topic_vectors` starts from states the
+    pipeline kept while it encoded (`Encoder.encode_sharing`), so a complaint costs the top layers only.
+    Its identity (the cache key of category vectors) is the bare model's, marked as read through this split:
+    the vectors agree with the bare encoder's to a cosine of 1.0 in float and 0.999 in int8 (1,597 airline
+    tweets: the int8 top layers are rounded on their own, the bare encoder's with the rest)."""
+
+    adapted: object
+
+    @property
+    def name(self):
+        return self.adapted.name
+
+    @property
+    def max_length(self):
+        return self.adapted.max_length
+
+    @property
+    def prefix(self):
+        return self.adapted.prefix
+
+    @property
+    def adapter(self):
+        return None
+
+    @property
+    def backend(self):
+        return f"{self.adapted.backend}+bare-top{self.adapted.shared_layers}"
+
+    @property
+    def dim(self):
+        return self.adapted.dim
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        _, states = self.adapted.encode_sharing(texts, batch_size)
+        return self.topic_vectors(states, batch_size)
+
+    def topic_vectors(self, states: list[np.ndarray], batch_size: int = 32) -> np.ndarray:
+        return self.adapted.topic_vectors(states, batch_size)
+
+
+@functools.lru_cache(maxsize=4)
+def bare_top_encoder(encoder) -> BareTopEncoder:
+    """One per pipeline encoder, so that `fit_head`'s cache (keyed by the encoder object) hits."""
+    return BareTopEncoder(encoder)
 
 
 def head_for(rules: Rules, brand: str | None, encoder) -> CategoryHead | None:
@@ -274,14 +330,16 @@ def lookalike_warnings(rules: Rules, path: str | Path, encoder=None) -> list[str
 
 
 def encoder_for_rules(rules: Rules):
-    """The encoder the pipeline's categories read under these rules (`category_encoder` of load_models'),
-    without loading the heads' adapter nor the other models."""
+    """The encoder the pipeline's categories read under these rules: `category_encoder` of load_models' encoder,
+    without loading the other models (with the shipped heads, the adapted encoder's shared layers and the bare
+    top layers: no second encoder, no second ONNX export)."""
     from .encoder import load_encoder
     from .heads import load_heads
 
     cfg = rules.models
-    backend = cfg.backend or load_heads(cfg.heads, encoder=cfg.encoder).backend
-    return load_encoder(cfg.encoder, cfg.max_length, None, backend)
+    heads = load_heads(cfg.heads, encoder=cfg.encoder)
+    adapter = str(heads.adapter) if heads.adapter else None
+    return category_encoder(load_encoder(cfg.encoder, cfg.max_length, adapter, cfg.backend or heads.backend))
 
 
 def category_lists(rules: Rules) -> list[tuple[list, list[Category]]]:

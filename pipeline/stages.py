@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .categories import category_encoder, name_categories
+from .categories import BareTopEncoder, category_encoder, name_categories
 from .heads import NGRAM_CHARS, Heads, base_language, load_heads
 from .encoder import CHARS_PER_TOKEN, Encoder, load_encoder
 from .intents import ExtraHeads, load_extra_heads
@@ -176,7 +176,13 @@ def classify(batch: Batch, ctx: Context) -> Batch:
     texts = [t or " " for t in batch["clean_text"]]
     langs = batch["lang"]
     models = ctx.models
-    embeddings = models.encoder.encode(texts, models.batch_size) if models.uses_heads else None
+    embeddings = None
+    keep = _keep_for_categories(batch, ctx) if models.uses_heads else None
+    if keep is not None:   # the shared layers' states of the mentions that may need a category of the rules
+        embeddings, shared = models.encoder.encode_sharing(texts, models.batch_size, keep)
+        batch["shared_state"] = shared
+    elif models.uses_heads:
+        embeddings = models.encoder.encode(texts, models.batch_size)
 
     def predict(task: str) -> np.ndarray:
         if task in models.tasks:
@@ -203,6 +209,17 @@ def classify(batch: Batch, ctx: Context) -> Batch:
     batch["complaint_score"] = complaint.astype(np.float64).round(4).tolist()
     batch["complaint"] = (complaint >= 0.5).tolist()
     return batch
+
+
+def _keep_for_categories(batch: Batch, ctx: Context) -> list[bool] | None:
+    """Which mentions' shared hidden states `classify` keeps for `name_own_categories` (those whose first brand
+    has categories in the rules), or None when none is needed: no such mention, or an encoder whose categories
+    do not read them (no adapter, or one on every layer)."""
+    if not getattr(ctx.models.encoder, "shares_bare_layers", False) or "brands" not in batch:
+        return None
+    wanted = {brand: bool(ctx.rules.categories_for(brand)) for brand in {(b or [None])[0] for b in batch["brands"]}}
+    keep = [wanted[(b or [None])[0]] for b in batch["brands"]]
+    return keep if any(keep) else None
 
 
 def _optional_head(models: Models, task: str, embeddings: np.ndarray | None, texts: list[str],
@@ -313,16 +330,20 @@ def infer_intent(batch: Batch, ctx: Context) -> Batch:
 def name_own_categories(batch: Batch, ctx: Context) -> Batch:
     """The category of each complaint whose brand (its first matched one) has categories in the rules, its
     own or the shared ones: their `name`, or "other" when it fits none (pipeline/categories.py). Read from
-    the encoder's embeddings without its adapter: `classify`'s when there is none, else one more pass over
-    the complaints only."""
+    the encoder's embeddings without its adapter: `classify`'s when there is none; the bare top layers over the
+    states `classify` kept when the adapter leaves the lower layers alone (the shipped heads); else one more
+    pass of the bare encoder over the complaints only."""
     complaints = [i for i, intent in enumerate(batch["intent"]) if intent == "complaint"]
     brands = [(batch["brands"][i] or [None])[0] for i in complaints]
     if not any(ctx.rules.categories_for(brand) for brand in set(brands)):
         return batch
     try:
         encoder = category_encoder(ctx.models.encoder)
+        shared = batch.get("shared_state")
         if encoder is ctx.models.encoder and "embedding" in batch:
             embeddings = np.stack([batch["embedding"][i] for i in complaints])
+        elif isinstance(encoder, BareTopEncoder) and shared and all(shared[i] is not None for i in complaints):
+            embeddings = encoder.topic_vectors([shared[i] for i in complaints], ctx.models.batch_size)
         else:
             embeddings = encoder.encode([batch["clean_text"][i] or " " for i in complaints], ctx.models.batch_size)
         for i, name in zip(complaints, name_categories(ctx.rules, encoder, embeddings, brands)):
@@ -416,7 +437,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("normalise_text", normalise_text, ("text", "title"), ("clean_text",)),
     Stage("detect_lang", detect_lang, ("text", "lang"), ("lang",)),
     Stage("match_brands", match_brands, ("text", "title", "author"), ("brands", "competitors", "relevant", "official")),
-    Stage("classify", classify, ("clean_text", "lang"),
+    Stage("classify", classify, ("clean_text", "lang", "brands"),
           ("sentiment", "sentiment_score", "negative_score", "complaint", "complaint_score", "emotion",
            "emotion_score", "irony_score")),
     Stage("infer_intent", infer_intent, ("text", "clean_text", "complaint", "complaint_score", "sentiment",

@@ -149,3 +149,41 @@ def test_ecoute_classify_writes_the_categorys_name(tmp_path):
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [(r["intent"], r["category"]) for r in lines] == [("complaint", "luggage"), ("complaint", "delays")]
+
+
+def test_the_shipped_heads_name_categories_without_a_second_encoder(models, monkeypatch, tmp_path):
+    """The shipped adapter changes e5's top 6 layers only: the categories read the bare model's top layers over
+    the state classify kept after layer 6; no bare encoder is loaded beside the pipeline's, and the complaints
+    are not encoded again (only the categories' 12 texts are, into an empty cache)."""
+    import pipeline.encoder
+    from pipeline.categories import BareTopEncoder
+
+    def second_encoder(*args, **kwargs):
+        raise AssertionError(f"a second encoder was loaded: {args}")
+
+    assert models.encoder.shared_layers == 6
+    monkeypatch.setattr(pipeline.encoder, "load_encoder", second_encoder)
+    monkeypatch.setenv("ECOUTE_CACHE", str(tmp_path))
+    encoded = []
+    whole_pass = BareTopEncoder.encode
+    monkeypatch.setattr(BareTopEncoder, "encode", lambda self, texts, *a: encoded.extend(texts) or
+                        whole_pass(self, texts, *a))
+    fit_head.cache_clear()
+    assert categories_of(BRANDS + "categories:" + LUGGAGE_AND_DELAYS, models, [
+        "@aerolia my bag came back torn open and half my things are gone",
+        "@aerolia vol annulé la veille du départ, aucun remboursement proposé, honteux",
+    ]) == ["luggage", "delays"]
+    assert len(encoded) == 12 and "aerolia" not in " ".join(encoded)
+    fit_head.cache_clear()   # the heads fitted here live in tmp_path's cache only
+
+
+def test_the_category_vectors_are_the_bare_encoders(models):
+    """What the split computes is what a second, bare encoder would: cosine 0.99 and more in int8."""
+    from pipeline.categories import category_encoder
+    from pipeline.encoder import load_encoder
+
+    texts = ["my suitcase never arrived", "vol annulé sans prévenir", "the lipstick smells of plastic",
+             "Der Zug ist schon wieder zu spät", "refund still not here after 6 weeks", "merci pour rien"]
+    encoder = models.encoder
+    bare = load_encoder(encoder.name, encoder.max_length, None, encoder.backend).encode(texts)
+    assert ((category_encoder(encoder).encode(texts) * bare).sum(axis=1) > 0.99).all()

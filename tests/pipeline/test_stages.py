@@ -23,7 +23,7 @@ def test_stages_run_in_an_order_where_every_input_exists():
     assert names.index("classify") < names.index("infer_intent") < names.index("score_priority")
     swapped = (STAGES[1], STAGES[0], *STAGES[2:])
     check_order(swapped)  # language detection does not need clean text
-    with pytest.raises(ValueError, match="stage 'classify' reads \\['clean_text'\\]"):
+    with pytest.raises(ValueError, match="stage 'classify' reads \\['clean_text', 'brands'\\]"):
         check_order((STAGES[3], *STAGES[:3], *STAGES[4:]))
 
 
