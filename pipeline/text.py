@@ -7,7 +7,7 @@ import unicodedata
 
 import emoji
 
-from .rules import Brand
+from pipeline.rules import Brand
 
 URL = re.compile(r"https?://[^\s<>\"']+|www\.[^\s<>\"']+", re.IGNORECASE)
 HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_\.]{1,30})")

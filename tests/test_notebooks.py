@@ -28,7 +28,7 @@ def run_notebooks(db, rules) -> None:
 
 
 def test_notebooks_execute(tmp_path):
-    from pipeline.alerts import run as detect_alerts
+    from pipeline.alerts.detection import run as detect_alerts
     from pipeline.jobs import load_demo
     from pipeline.rules import load_rules
     from pipeline.store import Store
