@@ -399,7 +399,7 @@ def _irony_reason(irony: float | None, acts: bool) -> str | None:
 def score_priority(batch: Batch, ctx: Context) -> Batch:
     """0–100 from the weights in rules.yaml `queue.weights`: complaint likelihood, negativity, a question
     waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`,
-    and so is a language the sentiment heads were not measured on (languages.py; not for a task model's)."""
+    and so is a language the sentiment heads were not measured on (models/languages.py; not for a task model's)."""
     queue = ctx.rules.queue
     measured = None if "sentiment" in ctx.models.tasks else measured_languages(ctx.models.heads.card)
     ironic_languages = measured_languages(ctx.models.heads.card, "irony")   # once a batch, not once a row

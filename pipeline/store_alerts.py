@@ -16,7 +16,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from pipeline.store import OPEN_STATUSES, Store, case_mentions, classifications, mentions, metadata, queue_items, utcnow
+from pipeline.store import (OPEN_STATUSES, Store, case_mentions, classifications, mentions, metadata, queue_items,
+                            utcnow)
 
 if TYPE_CHECKING:
     from pipeline.alerts.detection import Alert

@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from pipeline.analytics import trend_counts
 from pipeline.mention import SENTIMENTS
 from pipeline.rules import Rules, parse_duration
-from pipeline.store import Store, case_events, classifications, database_url, mentions as mentions_table, queue_items, utcnow
+from pipeline.store import (Store, case_events, classifications, database_url, mentions as mentions_table, queue_items,
+                            utcnow)
 
 When = Union[str, datetime, date, timedelta, None]
 Db = Union[str, Store, None]

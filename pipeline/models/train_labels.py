@@ -26,8 +26,8 @@ from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold
 
 from pipeline.models import heads as H
-from pipeline.models.intents import (CUE_NAMES, EXTRA_HEADS_DIR, EXTRA_TASKS, TRAINING_FILE, adapter_fingerprint, extra_inputs,
-                      read_training_set)
+from pipeline.models.intents import (CUE_NAMES, EXTRA_HEADS_DIR, EXTRA_TASKS, TRAINING_FILE, adapter_fingerprint,
+                                     extra_inputs, read_training_set)
 from pipeline.mention import Mention
 from pipeline.rules import Rules
 from pipeline.stages import STAGES, Context, load_models, reading_limits, run_stages
