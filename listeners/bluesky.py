@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.sync.client import connect as ws_connect
 
 from pipeline.mention import Mention, parse_time
-from pipeline.redaction import redact, shown_url
+from pipeline.desk.redaction import redact, shown_url
 from pipeline.text import mentioned_brands
 
 from .base import Backoff, ListenerError, Page, Unavailable

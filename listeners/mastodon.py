@@ -30,7 +30,7 @@ from mastodon import (Mastodon, MastodonAPIError, MastodonError, MastodonNetwork
                       MastodonRatelimitError, MastodonServerError, MastodonUnauthorizedError, MastodonVersionError)
 
 from pipeline.mention import Mention
-from pipeline.redaction import redact
+from pipeline.desk.redaction import redact
 from pipeline.text import mentioned_brands
 
 from .base import ListenerError, Page, RateLimited, Unavailable

@@ -27,7 +27,7 @@ import requests
 import urllib3
 
 from pipeline.mention import Mention
-from pipeline.redaction import redact, shown_url
+from pipeline.desk.redaction import redact, shown_url
 
 from .base import ListenerError, Page, RateLimited, Unavailable, retry_after_seconds
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .rules import RulesError, load_rules, rules_path
+from pipeline.rules import RulesError, load_rules, rules_path
 
 DB_HELP = "Store: a SQLite file path or a SQLAlchemy URL (default: $ECOUTE_DB, else ./ecoute.db)."
 RULES_HELP = "rules.yaml to use (default: $ECOUTE_RULES, else ./rules.yaml)."
@@ -26,9 +26,9 @@ def _rules(path: str | None):
 
 def _models(rules) -> None:
     """Load the configured models now, so that a misconfigured one stops the command before any work."""
-    from .heads import HeadsMismatch
-    from .stages import load_models
-    from .task_models import TaskModelError
+    from pipeline.models.heads import HeadsMismatch
+    from pipeline.stages import load_models
+    from pipeline.models.task_models import TaskModelError
 
     try:
         load_models(rules)
@@ -37,7 +37,7 @@ def _models(rules) -> None:
 
 
 def _store(db: str | None):
-    from .store import Store
+    from pipeline.store import Store
 
     try:
         return Store(db)
@@ -79,8 +79,8 @@ def ingest(files, db, rules_file, skip_invalid, no_classify, encoding):
     """
     from listeners.files import RowError, read_mentions
 
-    from .jobs import ingest_file, process_store
-    from .store import Refused
+    from pipeline.jobs import ingest_file, process_store
+    from pipeline.store import Refused
 
     if encoding:
         try:
@@ -142,7 +142,7 @@ def classify(input_file, output, rules_file):
     """
     from listeners.files import RowError, read_mentions
 
-    from .jobs import classify_mentions, output_record, write_jsonl
+    from pipeline.jobs import classify_mentions, output_record, write_jsonl
 
     rules = _rules(rules_file)
     _models(rules)
@@ -174,7 +174,7 @@ def rules_check(path):
     Example:
       ecoute rules check rules.yaml
     """
-    from .categories import lookalike_warnings
+    from pipeline.models.categories import lookalike_warnings
 
     try:
         loaded = load_rules(path)
@@ -206,8 +206,8 @@ def rules_test(input_file, rules_file, as_json):
 
     from listeners.files import RowError, read_mentions
 
-    from .automations import dry_run, summary
-    from .jobs import classify_mentions
+    from pipeline.desk.automations import dry_run, summary
+    from pipeline.jobs import classify_mentions
 
     rules = _rules(rules_file)
     _models(rules)
@@ -232,7 +232,7 @@ def rules_test(input_file, rules_file, as_json):
 
 
 def _trial_record(trial) -> dict:
-    from .automations import describe
+    from pipeline.desk.automations import describe
 
     return {"id": trial.mention.source_id, "queued": trial.queued, "priority_before": trial.priority_before,
             "priority_after": trial.priority_after, "fired_on_case_already": list(trial.earlier),
@@ -242,7 +242,7 @@ def _trial_record(trial) -> dict:
 
 
 def _trial_line(trial) -> str:
-    from .automations import describe
+    from pipeline.desk.automations import describe
 
     lab = trial.labels
     kind = "/".join(v for v in (lab.intent, lab.category) if v)
@@ -269,7 +269,7 @@ def escalate(db, rules_file):
     Example:
       ecoute escalate --db team.db
     """
-    from .escalation import escalate as run_escalation
+    from pipeline.desk.escalation import escalate as run_escalation
 
     rules = _rules(rules_file)
     store = _store(db)
@@ -295,14 +295,14 @@ def demo(db, rules_file, port, no_dashboard):
     Example:
       ecoute demo --port 8502
     """
-    from .jobs import load_demo
+    from pipeline.jobs import load_demo
 
     rules = _rules(rules_file)
     _models(rules)
     store = _store(db)
     count, classified, queued = load_demo(store, rules)
     click.echo(f"demo: {count} mentions in {store.url}, {classified} newly classified, {queued} added to the queue")
-    from .alerts import after_classification
+    from pipeline.alerts.detection import after_classification
 
     after_classification(store, rules, click.echo)
     if not no_dashboard:
@@ -322,8 +322,8 @@ def dashboard(db, rules_file, port, address):
     Example:
       ecoute dashboard --db team.db --port 8080
     """
-    from .store import database_url
-    from .users import has_users, is_loopback
+    from pipeline.store import database_url
+    from pipeline.desk.users import has_users, is_loopback
 
     _rules(rules_file)
     if not is_loopback(address) and not has_users(_store(db)):   # no sign-in: everyone reached would be admin
@@ -366,7 +366,7 @@ def listen(db, rules_file, once, names, no_classify):
     from listeners.base import ListenerError
     from listeners.runner import Backoff, listen_forever, run_source, selected_sources
 
-    from .jobs import process_store
+    from pipeline.jobs import process_store
 
     rules = _rules(rules_file)
     if not no_classify:
@@ -380,12 +380,12 @@ def listen(db, rules_file, once, names, no_classify):
         raise click.ClickException("no enabled sources in rules.yaml (see docs/sources.md)")
 
     def classify_new():
-        from .escalation import after_cycle
+        from pipeline.desk.escalation import after_cycle
 
         if not no_classify:
             classified, queued = process_store(store, rules, deliver=False)   # delivered once, below
             click.echo(f"classified {classified} mentions, {queued} added to the queue")
-            from .alerts import after_classification
+            from pipeline.alerts.detection import after_classification
 
             after_classification(store, rules, click.echo)
         after_cycle(store, rules, click.echo)   # escalation, then every pending case notification
@@ -413,7 +413,7 @@ def sources(db, rules_file):
     Example:
       ecoute sources --db team.db
     """
-    from .redaction import redact
+    from pipeline.desk.redaction import redact
 
     rules = _rules(rules_file)
     health = _store(db).health().set_index("source_name")
@@ -442,9 +442,9 @@ def alerts(db, rules_file, since, no_send):
     Example:
       ecoute alerts --db team.db --since 2d
     """
-    from .alerts import run
-    from .rules import parse_duration
-    from .store import utcnow
+    from pipeline.alerts.detection import run
+    from pipeline.rules import parse_duration
+    from pipeline.store import utcnow
 
     try:
         window = parse_duration(since)
@@ -472,7 +472,7 @@ def _when(value) -> str:
 def _pending(value) -> bool:
     import pandas as pd
 
-    from .store import utcnow
+    from pipeline.store import utcnow
 
     return value is not None and not pd.isna(value) and value > utcnow()
 
@@ -521,7 +521,7 @@ def users_add(name, role, password_stdin, no_password, db, actor):
     Example:
       printf '%s' "$PASSWORD" | ecoute users add ana --role agent --password-stdin
     """
-    from .users import UserError, add_user
+    from pipeline.desk.users import UserError, add_user
 
     if no_password:
         password = None
@@ -548,7 +548,7 @@ def users_list(db):
     Example:
       ecoute users list --db team.db
     """
-    from .users import list_users
+    from pipeline.desk.users import list_users
 
     found = list_users(_store(db))
     for user in found:
@@ -569,7 +569,7 @@ def users_disable(name, db, actor):
     Example:
       ecoute users disable bo
     """
-    from .users import UserError, disable_user
+    from pipeline.desk.users import UserError, disable_user
 
     try:
         disable_user(_store(db), name, actor=actor)
@@ -589,7 +589,7 @@ def users_enable(name, db, actor):
     Example:
       ecoute users enable bo
     """
-    from .users import UserError, enable_user
+    from pipeline.desk.users import UserError, enable_user
 
     try:
         enable_user(_store(db), name, actor=actor)
@@ -610,7 +610,7 @@ def users_role(name, role, db, actor):
     Example:
       ecoute users role bo admin
     """
-    from .users import UserError, set_role
+    from pipeline.desk.users import UserError, set_role
 
     try:
         set_role(_store(db), name, role, actor=actor)
@@ -632,7 +632,7 @@ def users_password(name, password_stdin, db, actor):
     Example:
       printf '%s' "$PASSWORD" | ecoute users password ana --password-stdin
     """
-    from .users import UserError, set_password
+    from pipeline.desk.users import UserError, set_password
 
     password = (sys.stdin.readline().rstrip("\r\n") if password_stdin
                 else click.prompt("New password", hide_input=True, confirmation_prompt=True))
@@ -657,7 +657,7 @@ def users_availability(name, availability, db, actor):
     Example:
       ecoute users availability ana away
     """
-    from .users import UserError, set_availability
+    from pipeline.desk.users import UserError, set_availability
 
     try:
         set_availability(_store(db), name, availability, actor=actor)
@@ -682,7 +682,7 @@ def db_upgrade(db):
     Example:
       ecoute db upgrade --db postgresql+psycopg://ecoute@db.internal/ecoute
     """
-    from .migrations import current
+    from pipeline.migrations import current
 
     store = _store(db)
     click.echo(f"{store.url.split('@')[-1]}: at revision {current(store.engine)} (head)")
@@ -699,8 +699,8 @@ def db_current(db):
     """
     import sqlalchemy as sa
 
-    from .migrations import HEAD, current
-    from .store import database_url
+    from pipeline.migrations import HEAD, current
+    from pipeline.store import database_url
 
     url = database_url(db)
     try:
@@ -730,7 +730,7 @@ def erase(author, source, db, actor, dry_run):
     Example:
       ecoute erase --author @dan --source twitter --actor dpo@example.com
     """
-    from .privacy import erase as erase_author
+    from pipeline.desk.privacy import erase as erase_author
 
     try:
         removal = erase_author(_store(db), author, source, actor=actor, dry_run=dry_run)
@@ -753,7 +753,7 @@ def prune(db, rules_file, actor, dry_run):
     Example:
       ecoute prune --dry-run
     """
-    from .privacy import prune as prune_store
+    from pipeline.desk.privacy import prune as prune_store
 
     days = _rules(rules_file).privacy.retention_days
     if days is None:
@@ -779,8 +779,8 @@ def bench(ctx, rules_file, data, no_speed):
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .bench import run
-    from .train import DEFAULT_DATA
+    from pipeline.bench import run
+    from pipeline.models.train import DEFAULT_DATA
 
     source = Path(data) if data else DEFAULT_DATA
     if not (source / "umsab").is_dir():
@@ -800,7 +800,7 @@ def bench_queue(db, open_items, agents, seconds):
     Example:
       ecoute bench queue --open-items 100000 --agents 20 --seconds 30 --db postgresql+psycopg://127.0.0.1/ecoute
     """
-    from .bench_queue import run
+    from pipeline.bench.bench_queue import run
 
     run(db, open_items, agents, seconds, click.echo)
 
@@ -816,7 +816,7 @@ def bench_trends(total, db):
     Example:
       ecoute bench trends --mentions 1000000 --db bench-trends.db
     """
-    from .bench_trends import run
+    from pipeline.bench.bench_trends import run
 
     run(db, total, click.echo)
 
@@ -837,7 +837,7 @@ def report(since, until, brand, output, db, rules_file):
     Example:
       ecoute report --since 7d -o report.html
     """
-    from .report import write
+    from pipeline.analytics.report import write
 
     rules = _rules(rules_file)
     if brand and brand not in {b.name for b in rules.brands}:
@@ -868,8 +868,8 @@ def digest(once, names, force, every, db, rules_file):
     """
     import time
 
-    from .digests import run_due
-    from .rules import parse_duration
+    from pipeline.alerts.digests import run_due
+    from pipeline.rules import parse_duration
 
     rules = _rules(rules_file)
     unknown = set(names) - {d.name for d in rules.digests}
@@ -895,7 +895,7 @@ def digest(once, names, force, every, db, rules_file):
 @click.option("--data", type=click.Path(exists=True, file_okay=False), help="Data folder (default: ../shared/data).")
 @click.option("--encoder", default="embedded", show_default=True, help="'embedded', a Hugging Face id or a path.")
 @click.option("--heads", "heads_dir", type=click.Path(file_okay=False), help="Where to write the heads "
-              "(default: pipeline/heads, the shipped ones).")
+              "(default: pipeline/models/heads, the shipped ones).")
 @click.option("--max-length", default=128, show_default=True)
 @click.option("--epochs", default=3, show_default=True,
               help="Epochs of LoRA fine-tuning of the encoder before the heads (0: keep the encoder frozen).")
@@ -904,7 +904,7 @@ def digest(once, names, force, every, db, rules_file):
                    "computed once per text, so fewer is faster.")
 @click.option("--adapter", "adapter_from", type=click.Path(exists=True, file_okay=False),
               help="Train the heads on this already trained adapter (copied; no fine-tuning), "
-                   "e.g. pipeline/heads/adapter.")
+                   "e.g. pipeline/models/heads/adapter.")
 @click.option("--backend", type=click.Choice(["onnx-int8", "onnx", "torch"]), default="onnx-int8", show_default=True,
               help="The encoder backend whose embeddings the heads learn; written in the card, and the one the "
                    "pipeline runs with these heads unless rules.yaml sets models.backend.")
@@ -914,10 +914,10 @@ def train(data, encoder, heads_dir, max_length, epochs, top_layers, adapter_from
     \b
     Example:
       ecoute train --encoder intfloat/multilingual-e5-small --heads my-heads
-      ecoute train --adapter pipeline/heads/adapter --heads my-heads   # heads only, on the shipped adapter
+      ecoute train --adapter pipeline/models/heads/adapter --heads my-heads   # heads only, on the shipped adapter
     """
-    from . import heads as H
-    from .train import DEFAULT_DATA, train as run_training
+    from pipeline.models import heads as H
+    from pipeline.models.train import DEFAULT_DATA, train as run_training
 
     logging.getLogger().setLevel(logging.INFO)
     source = Path(data) if data else DEFAULT_DATA
@@ -933,9 +933,9 @@ def train(data, encoder, heads_dir, max_length, epochs, top_layers, adapter_from
 @main.command("train-intents")
 @click.option("--rules", "rules_file", help=RULES_HELP)
 @click.option("--data", "data_file", type=click.Path(exists=True, dir_okay=False),
-              help="Training set (default: pipeline/data/intent_category_severity.jsonl).")
+              help="Training set (default: pipeline/models/data/intent_category_severity.jsonl).")
 @click.option("--out", type=click.Path(file_okay=False),
-              help="Where to write the heads (default: pipeline/heads_extra, the shipped ones).")
+              help="Where to write the heads (default: pipeline/models/heads_extra, the shipped ones).")
 @click.option("--c", "c_grid", type=float, multiple=True,
               help="Only try this regularisation C (repeatable; default: the full grid the shipped heads used).")
 @click.option("--cue-weight", "cue_weights", type=float, multiple=True,
@@ -947,9 +947,9 @@ def train_intents(rules_file, data_file, out, c_grid, cue_weights):
     Example:
       ecoute train-intents --out my-intent-heads   # then models.intent_heads: my-intent-heads
     """
-    from .intents import EXTRA_HEADS_DIR, TRAINING_FILE
-    from .train_labels import C_GRID, CUE_WEIGHTS
-    from .train_labels import train as run_training
+    from pipeline.models.intents import EXTRA_HEADS_DIR, TRAINING_FILE
+    from pipeline.models.train_labels import C_GRID, CUE_WEIGHTS
+    from pipeline.models.train_labels import train as run_training
 
     logging.getLogger().setLevel(logging.INFO)
     card = run_training(_rules(rules_file), Path(data_file) if data_file else TRAINING_FILE,

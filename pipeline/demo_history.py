@@ -23,11 +23,11 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import sqlalchemy as sa
 
-from .rules import Band, Rules
-from .sla import add_working_time
-from .store import (QueueConflict, Store, _naive, calendar_of, case_events, case_mentions, classifications,
+from pipeline.rules import Band, Rules
+from pipeline.desk.sla import add_working_time
+from pipeline.store import (QueueConflict, Store, _naive, calendar_of, case_events, case_mentions, classifications,
                     mentions, queue_items)
-from .templates import render, templates_for
+from pipeline.desk.templates import render, templates_for
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Iterable, Iterator
 
 from listeners.files import RowError, read_mentions
 
-from .mention import Labels, Mention
-from .rules import Rules
-from .stages import Context, label, load_models
-from .store import Saved, Store
+from pipeline.mention import Labels, Mention
+from pipeline.rules import Rules
+from pipeline.stages import Context, label, load_models
+from pipeline.store import Saved, Store
 
 log = logging.getLogger(__name__)
 BATCH = 256
@@ -60,8 +60,8 @@ def process_store(store: Store, rules: Rules, size: int = BATCH, deliver: bool =
     """Classify every stored mention that has no labels yet, queue what needs a response, run the
     automations on those cases, then deliver the notifications they (and earlier runs) left; `deliver`
     False leaves that to the caller (`ecoute listen` delivers once per cycle, after escalation)."""
-    from .automations import run_automations
-    from .notify import after_run
+    from pipeline.desk.automations import run_automations
+    from pipeline.desk.notify import after_run
 
     ctx = None
     classified = queued = 0
@@ -82,10 +82,10 @@ def process_store(store: Store, rules: Rules, size: int = BATCH, deliver: bool =
 
 def route_cases(store: Store, rules: Rules) -> dict[int, str]:
     """Put new cases on their team and, under round_robin or least_open, give them to available agents
-    (pipeline/assignment.py); each pass also picks up cases left waiting while nobody was available."""
+    (pipeline/desk/assignment.py); each pass also picks up cases left waiting while nobody was available."""
     if not rules.teams and rules.queue.assignment == "manual":
         return {}
-    from .assignment import assign_cases
+    from pipeline.desk.assignment import assign_cases
 
     assigned = assign_cases(store, rules)
     if assigned:
@@ -116,7 +116,7 @@ def load_demo(store: Store, rules: Rules, now: datetime | None = None) -> tuple[
     """Put the demo set in the store, classify it and, on a first load, write the desk's history (demo
     agents answered and resolved the older cases: pipeline/demo_history.py); returns (mentions, classified,
     queued)."""
-    from .demo_history import write_history
+    from pipeline.demo_history import write_history
 
     now = now or datetime.now(timezone.utc)
     mentions = demo_mentions(now)

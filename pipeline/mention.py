@@ -215,7 +215,7 @@ class Labels:
     needs_response: bool
     priority: int
     competitors: tuple[str, ...] = ()
-    category: str | None = None          # complaints only: delivery, billing_refund, … (pipeline/intents.py)
+    category: str | None = None          # complaints only: delivery, billing_refund, … (pipeline/models/intents.py)
     severity: str | None = None          # complaints only: no_explicit_reproach, disapproval, accusation, blame
     transparency: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()

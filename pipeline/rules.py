@@ -21,8 +21,8 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
-from . import transparency_cues
-from .mention import CATEGORIES, DISMISS_REASONS, INTENTS, SENTIMENTS, SEVERITIES, TRANSPARENCY_KINDS
+from pipeline.alerts import transparency_cues
+from pipeline.mention import CATEGORIES, DISMISS_REASONS, INTENTS, SENTIMENTS, SEVERITIES, TRANSPARENCY_KINDS
 
 DEFAULT_RULES = "rules.yaml"
 # A few aliases can stand for billions of values ("billion laughs": 11 lines, 43 million strings, 7 s and
@@ -81,7 +81,7 @@ OneOrMany = Annotated[list[str], BeforeValidator(_one_or_many)]
 
 class Category(Strict):
     """A complaint category of the brand's own, learned from a few examples when the rules load
-    (pipeline/categories.py): `category` in the output is its `name`."""
+    (pipeline/models/categories.py): `category` in the output is its `name`."""
     name: str = Field(min_length=1, max_length=40, pattern=r"^[^\s]+$")   # no spaces: a label, stored in 40 characters
     description: str = ""
     examples: StringList = Field(min_length=2, max_length=200)
@@ -294,7 +294,7 @@ class TaskModels(Strict):
 class Models(Strict):
     encoder: str = "embedded"
     heads: str | None = None
-    intent_heads: str | None = None   # intent, category and severity heads (default: pipeline/heads_extra)
+    intent_heads: str | None = None   # intent, category and severity heads (default: pipeline/models/heads_extra)
     batch_size: int = Field(default=32, ge=1, le=1024)
     max_length: int = Field(default=128, ge=8, le=512)
     backend: Literal["onnx", "onnx-int8", "torch"] | None = None   # default: what the heads were trained on
@@ -302,7 +302,7 @@ class Models(Strict):
 
 
 class Coordination(Strict):
-    """When near-identical posts from several accounts count as coordinated (pipeline/transparency.py)."""
+    """When near-identical posts from several accounts count as coordinated (pipeline/alerts/transparency.py)."""
     window: Duration = timedelta(hours=1)               # all posts of a group fall within this span
     min_accounts: int = Field(default=3, ge=2)          # distinct accounts needed
     similarity: float = Field(default=0.5, gt=0, le=1)  # word and word-pair overlap (Jaccard) of two posts
@@ -313,7 +313,7 @@ class Coordination(Strict):
 
 class Transparency(Strict):
     """Cues for transparency risks. Each list given here is added to the built-in EN/FR list of the same
-    name (pipeline/transparency_cues.py); `remove` drops built-in phrases that misfire for you."""
+    name (pipeline/alerts/transparency_cues.py); `remove` drops built-in phrases that misfire for you."""
     model_config = ConfigDict(validate_default=True)
     remove: StringList = []
     disclosure_markers: StringList = []
@@ -361,7 +361,7 @@ class Webhook(Strict):
 
 
 class Alerts(Strict):
-    """Crisis and spike alerts (pipeline/alerts.py; the method: docs/alerts.md)."""
+    """Crisis and spike alerts (pipeline/alerts/detection.py; the method: docs/alerts.md)."""
     enabled: bool = True
     windows: list[Duration] = [timedelta(minutes=10), timedelta(minutes=15), timedelta(hours=1),
                                timedelta(hours=6)]                                     # scanned,
@@ -603,7 +603,7 @@ class Rules(Strict):
     def category_names(self) -> tuple[str, ...]:
         """Every category a complaint can get under these rules, over all brands."""
         names = [c.name for b in self.brands for c in (self.categories_for(b.name) or ())]
-        if names:   # what a complaint that fits none of a brand's own categories gets (pipeline/categories.py)
+        if names:   # what a complaint that fits none of a brand's own categories gets (pipeline/models/categories.py)
             names.append("other")
         if any(not self.categories_for(b.name) for b in self.brands):
             names += CATEGORIES

@@ -13,7 +13,7 @@ import pandas as pd
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .rules import Automation, Rules
+from pipeline.rules import Automation, Rules
 
 WHEN_LISTS = ("brand", "source", "lang", "intent", "category", "severity", "sentiment", "transparency",
               "keywords", "authors")

@@ -16,16 +16,16 @@ from typing import Callable
 
 import numpy as np
 
-from .categories import BareTopEncoder, category_encoder, name_categories
-from .heads import NGRAM_CHARS, Heads, base_language, load_heads
-from .encoder import CHARS_PER_TOKEN, Encoder, load_encoder
-from .intents import ExtraHeads, load_extra_heads
-from .languages import language_reason, measured_languages
-from .mention import SENTIMENTS, Labels, Mention
-from .rules import Rules
-from .task_models import TaskClassifier, load_task_models
-from .transparency import CUE_CHARS, find_risks
-from .text import DETECTION_CHARS, MODEL_TEXT_CHARS, author_is, detect_language, detect_languages, mentioned_brands, mentioned_competitors, normalise
+from pipeline.models.categories import BareTopEncoder, category_encoder, name_categories
+from pipeline.models.heads import NGRAM_CHARS, Heads, base_language, load_heads
+from pipeline.models.encoder import CHARS_PER_TOKEN, Encoder, load_encoder
+from pipeline.models.intents import ExtraHeads, load_extra_heads
+from pipeline.models.languages import language_reason, measured_languages
+from pipeline.mention import SENTIMENTS, Labels, Mention
+from pipeline.rules import Rules
+from pipeline.models.task_models import TaskClassifier, load_task_models
+from pipeline.alerts.transparency import CUE_CHARS, find_risks
+from pipeline.text import DETECTION_CHARS, MODEL_TEXT_CHARS, author_is, detect_language, detect_languages, mentioned_brands, mentioned_competitors, normalise
 
 log = logging.getLogger(__name__)
 INPUT_COLUMNS = ("key", "source", "text", "title", "lang", "author", "author_followers", "created_at", "url",
@@ -295,7 +295,7 @@ def _intent_embeddings(batch: Batch, models: Models, texts: list[str]) -> np.nda
 def infer_intent(batch: Batch, ctx: Context) -> Batch:
     """Intent (complaint, question, praise, other) from the intent head; for complaints, their category
     and severity. The intent head reads the complaint head's score too; on brand mentions it finds
-    complaints better than that score alone (grouped cross-validation on pipeline/data: complaint F1
+    complaints better than that score alone (grouped cross-validation on pipeline/models/data: complaint F1
     85.6 against 72.7 EN / 51.0 FR), so its `complaint` intent is what gets a category: the built-in
     head's, or one of the rules' own categories where the mention's brand has some (`name_own_categories`)."""
     size = len(batch["key"])
@@ -329,7 +329,7 @@ def infer_intent(batch: Batch, ctx: Context) -> Batch:
 
 def name_own_categories(batch: Batch, ctx: Context) -> Batch:
     """The category of each complaint whose brand (its first matched one) has categories in the rules, its
-    own or the shared ones: their `name`, or "other" when it fits none (pipeline/categories.py). Read from
+    own or the shared ones: their `name`, or "other" when it fits none (pipeline/models/categories.py). Read from
     the encoder's embeddings without its adapter: `classify`'s when there is none; the bare top layers over the
     states `classify` kept when the adapter leaves the lower layers alone (the shipped heads); else one more
     pass of the bare encoder over the complaints only."""
@@ -399,7 +399,7 @@ def _irony_reason(irony: float | None, acts: bool) -> str | None:
 def score_priority(batch: Batch, ctx: Context) -> Batch:
     """0–100 from the weights in rules.yaml `queue.weights`: complaint likelihood, negativity, a question
     waiting, severity, the author's reach, transparency risks; each part that counts is named in `reasons`,
-    and so is a language the sentiment heads were not measured on (languages.py; not for a task model's)."""
+    and so is a language the sentiment heads were not measured on (models/languages.py; not for a task model's)."""
     queue = ctx.rules.queue
     measured = None if "sentiment" in ctx.models.tasks else measured_languages(ctx.models.heads.card)
     ironic_languages = measured_languages(ctx.models.heads.card, "irony")   # once a batch, not once a row

@@ -21,11 +21,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .mention import DISMISS_REASONS, Labels, Mention
+from pipeline.mention import DISMISS_REASONS, Labels, Mention
 
 if TYPE_CHECKING:
-    from .rules import Queue
-    from .sla import Calendar
+    from pipeline.rules import Queue
+    from pipeline.desk.sla import Calendar
 
 DEFAULT_DB = "ecoute.db"
 OPEN_STATUSES = ("new", "claimed", "replied")     # a case still needs the desk
@@ -253,20 +253,20 @@ def _cases(conn: Connection) -> None:
 
 def _alerts(conn: Connection) -> None:
     """Crisis and spike alerts and their webhook deliveries (their SQL: pipeline/store_alerts.py)."""
-    from .store_alerts import create_tables
+    from pipeline.store_alerts import create_tables
 
     create_tables(conn)
 
 
 def _users(conn: Connection) -> None:
-    """Desk users, roles and password hashes (their SQL: pipeline/users.py)."""
-    from .users import create_tables
+    """Desk users, roles and password hashes (their SQL: pipeline/desk/users.py)."""
+    from pipeline.desk.users import create_tables
 
     create_tables(conn)
 
 
 def _analytics_indexes(conn: Connection) -> None:
-    """Indexes the analyst API's incremental trend counts read by (pipeline/trend_counts.py)."""
+    """Indexes the analyst API's incremental trend counts read by (pipeline/analytics/trend_counts.py)."""
     for name, table, column in (("ix_classifications_classified_at", "classifications", "classified_at"),
                                 ("ix_mentions_deleted_at", "mentions", "deleted_at")):
         conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})"))
@@ -297,22 +297,22 @@ DESK_COLUMNS = {"team": "VARCHAR(120)", "tags": "TEXT", "template": "VARCHAR(120
 def _desk_automation(conn: Connection) -> None:
     """Teams, tags and suggested templates on cases; automations fired, case notifications, linked handles,
     and users' availability (away, signed out: automatic assignment skips them)."""
-    from .users import add_availability
+    from pipeline.desk.users import add_availability
 
     have = {c["name"] for c in sa.inspect(conn).get_columns("queue_items")}
     for column, kind in DESK_COLUMNS.items():
         if column not in have:
             conn.execute(sa.text(f"ALTER TABLE queue_items ADD COLUMN {column} {kind}"))
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_queue_items_team ON queue_items (team)"))
-    # a customer's history and erasure look mentions up by source and lower-cased author (pipeline/customers.py)
+    # a customer's history and erasure look mentions up by source and lower-cased author (pipeline/desk/customers.py)
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_mentions_source_author ON mentions (source, lower(author))"))
     metadata.create_all(conn, tables=[case_automations, case_notifications, person_links])
     add_availability(conn)
 
 
 def _sign_in_throttle(conn: Connection) -> None:
-    """Failed sign-in counts and users' session generation (their SQL: pipeline/users.py)."""
-    from .users import create_throttle_tables
+    """Failed sign-in counts and users' session generation (their SQL: pipeline/desk/users.py)."""
+    from pipeline.desk.users import create_throttle_tables
 
     create_throttle_tables(conn)
 
@@ -413,7 +413,7 @@ class Store:
 
     def migrate(self) -> None:
         """`alembic upgrade head` on this store (pipeline/migrations); a pre-Alembic store is stamped first."""
-        from .migrations import upgrade
+        from pipeline.migrations import upgrade
 
         upgrade(self.engine)
 
@@ -532,8 +532,8 @@ class Store:
         resolved or dismissed case. An agent's claim is never reset by a rerun. Returns how many
         mentions were added to cases.
         """
-        from .rules import Queue
-        from .sla import add_working_time
+        from pipeline.rules import Queue
+        from pipeline.desk.sla import add_working_time
 
         queue = sla if isinstance(sla, Queue) else Queue(first_response_sla=timedelta(seconds=float(sla)))
         floor = queue.min_priority if min_priority is None else min_priority
@@ -971,7 +971,7 @@ class Store:
 
     def alerts(self, since: datetime | None = None, brand: str | None = None, limit: int = 500) -> pd.DataFrame:
         """Stored crisis and spike alerts, latest window first (their SQL: pipeline/store_alerts.py)."""
-        from .store_alerts import list_alerts
+        from pipeline.store_alerts import list_alerts
 
         return list_alerts(self, _naive(since), brand, limit)
 
@@ -984,7 +984,7 @@ class Store:
     def mark_deleted(self, key: str, actor: str, purge: bool = False, reason: str = "") -> bool:
         """Honour an upstream deletion: hide the mention (mark) or remove it and its labels (purge).
 
-        Purging removes what hangs off the mention the way erasure does (`pipeline.privacy`): its
+        Purging removes what hangs off the mention the way erasure does (`pipeline.desk.privacy`): its
         labels, its links in cases, a case left with no mention, its keys in alerts. Marking keeps the
         identity, drops the text, the title, the raw payload and the classification's reasons (they
         quote the text), and takes it out of the queue. Either way the key is remembered, so a later
@@ -995,7 +995,7 @@ class Store:
             if c.scalar(sa.select(mentions.c.key).where(mentions.c.key == key)) is None:
                 return False
             if purge:
-                from .privacy import Removal, remove_mentions
+                from pipeline.desk.privacy import Removal, remove_mentions
 
                 remove_mentions(c, [key], Removal())
             else:
@@ -1017,7 +1017,7 @@ class Store:
                       backoff_until: datetime | None = None) -> None:
         """After one listener cycle: success (error None) or the error and when to try again (without the
         passwords and tokens of any URL in it)."""
-        from .redaction import redact
+        from pipeline.desk.redaction import redact
 
         now = utcnow()
         with self.engine.begin() as c:
@@ -1072,7 +1072,7 @@ def case_key(mention_key: str, mention: dict) -> str:
 
 
 def calendar_of(queue) -> "Calendar":
-    from .sla import DAYS, Calendar
+    from pipeline.desk.sla import DAYS, Calendar
 
     hours = queue.working_hours
     if hours is None:

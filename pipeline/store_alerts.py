@@ -16,10 +16,11 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .store import OPEN_STATUSES, Store, case_mentions, classifications, mentions, metadata, queue_items, utcnow
+from pipeline.store import (OPEN_STATUSES, Store, case_mentions, classifications, mentions, metadata, queue_items,
+                            utcnow)
 
 if TYPE_CHECKING:
-    from .alerts import Alert
+    from pipeline.alerts.detection import Alert
 
 MAX_KEYS = 500          # mention keys kept per alert: enough to show, not a copy of the store
 

@@ -7,7 +7,7 @@ import unicodedata
 
 import emoji
 
-from .rules import Brand
+from pipeline.rules import Brand
 
 URL = re.compile(r"https?://[^\s<>\"']+|www\.[^\s<>\"']+", re.IGNORECASE)
 HANDLE = re.compile(r"(?<![\w@])@([A-Za-z0-9_\.]{1,30})")
@@ -51,7 +51,7 @@ def _emoji_words(chars: str, data: dict) -> str:
 
 
 # What the detector can answer, besides 'und': the eight UMSAB languages the heads are trained on, and Dutch.
-# Each is in the table of languages.py. Arabic and Hindi cost nothing: their script tells them first (400
+# Each is in the table of models/languages.py. Arabic and Hindi cost nothing: their script tells them first (400
 # UMSAB test tweets, 50 a language: 110-142 ms with these nine against 120-207 ms with the seven before).
 DETECTED_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "ar", "hi", "nl")
 

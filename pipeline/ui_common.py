@@ -11,8 +11,8 @@ import os
 
 import streamlit as st
 
-from .rules import CATEGORIES, Rules, load_rules, rules_path
-from .store import Store, database_url
+from pipeline.rules import CATEGORIES, Rules, load_rules, rules_path
+from pipeline.store import Store, database_url
 
 
 @st.cache_resource

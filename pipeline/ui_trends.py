@@ -2,7 +2,7 @@
 goals per brand, against the previous period, with alert and spike markers and a drill-down from
 any day of a chart to the mentions behind it.
 
-Every number comes from `pipeline.analytics` and `pipeline.goals` (the same functions as the
+Every number comes from `pipeline.analytics` and `pipeline.analytics.goals` (the same functions as the
 notebooks and `ecoute report`); this module holds no SQL. Post text is shown only in dataframe
 cells and st.text, never through markdown.
 """
@@ -16,12 +16,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from . import analytics, goals
-from .rules import Rules, RulesError, load_rules, rules_path
-from .store import Store
-from .text import safe_url
-from .ui_common import category_choices, current_rules, get_store, store
-from .untrusted import to_csv
+from pipeline import analytics
+from pipeline.analytics import goals
+from pipeline.rules import Rules, RulesError, load_rules, rules_path
+from pipeline.store import Store
+from pipeline.text import safe_url
+from pipeline.ui_common import category_choices, current_rules, get_store, store
+from pipeline.desk.untrusted import to_csv
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
 SPLIT_NAMES = {"source": "Source", "lang": "Language", "intent": "Intent", "category": "Complaint category",
@@ -69,7 +70,7 @@ def cached_goals(url: str, days: int, version: tuple[str, float]) -> pd.DataFram
 
 @st.cache_data(ttl=300, show_spinner="Finding topics (embedding the mentions)…")
 def cached_topics(url: str, days: int, brand: str | None, version: tuple[str, float]) -> pd.DataFrame:
-    from .topics import mention_topics
+    from pipeline.analytics.topics import mention_topics
 
     frame = analytics.mentions(since=f"{days}d", brand=brand, db=get_store(url))
     frame = frame[frame["relevant"].fillna(False).astype(bool)]

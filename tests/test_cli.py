@@ -131,7 +131,7 @@ def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
 
 
 def test_users_are_added_from_stdin_listed_and_disabled(db):
-    from pipeline.users import authenticate
+    from pipeline.desk.users import authenticate
 
     added = run("users", "add", "ana", "--role", "agent", "--password-stdin", "--db", db, input="pa55 word, long\n")
     assert added.exit_code == 0 and added.output.strip() == "added ana (agent)"
@@ -193,7 +193,7 @@ def test_erase_and_prune_from_the_command_line(tmp_path, db):
 
 
 def test_a_user_is_re_enabled_given_a_role_and_a_new_password(db):
-    from pipeline.users import authenticate
+    from pipeline.desk.users import authenticate
 
     run("users", "add", "bo", "--role", "marketing", "--password-stdin", "--db", db, input="first-pass-long\n")
     run("users", "disable", "bo", "--db", db)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from pipeline import goals
+from pipeline.analytics import goals
 from pipeline.cli import main
 from pipeline.demo_history import write_history
 from pipeline.mention import Labels, Mention

@@ -20,7 +20,9 @@ def notebooks() -> list:
 
 
 def run_notebooks(db, rules) -> None:
-    env = {**os.environ, "ECOUTE_DB": str(db), "ECOUTE_RULES": str(rules)}
+    # the kernel runs from notebooks/: PYTHONPATH makes it import this checkout's pipeline, not the installed one
+    env = {**os.environ, "ECOUTE_DB": str(db), "ECOUTE_RULES": str(rules),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     result = subprocess.run([sys.executable, "-m", "pytest", "--nbmake", "-q", "-p", "no:cacheprovider",
                              *map(str, notebooks())], cwd=ROOT / "notebooks", capture_output=True, text=True,
                             timeout=600, env=env)
@@ -28,7 +30,7 @@ def run_notebooks(db, rules) -> None:
 
 
 def test_notebooks_execute(tmp_path):
-    from pipeline.alerts import run as detect_alerts
+    from pipeline.alerts.detection import run as detect_alerts
     from pipeline.jobs import load_demo
     from pipeline.rules import load_rules
     from pipeline.store import Store

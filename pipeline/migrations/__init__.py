@@ -19,10 +19,10 @@ and never loads Alembic's machinery. Concurrent upgrades wait: on PostgreSQL on 
     0003      0003_category_severity    classifications.category / severity
     0004      0005_cases                cases: case_mentions, case_events, SLA and reply columns
     0005      0004_alerts               alerts, alert_deliveries
-    0006      0006_users                users (pipeline/users.py)
-    0007      0007_analytics_indexes    indexes for the trend counts (pipeline/trend_counts.py)
+    0006      0006_users                users (pipeline/desk/users.py)
+    0007      0007_analytics_indexes    indexes for the trend counts (pipeline/analytics/trend_counts.py)
     0008      0008_tombstones           keys of deleted, purged and erased mentions (never stored again)
-    0009      0009_sign_in_throttle     sign_in_failures, users.generation (pipeline/users.py)
+    0009      0009_sign_in_throttle     sign_in_failures, users.generation (pipeline/desk/users.py)
     0010      0010_emotion_irony        classifications.emotion / emotion_score / irony_score
     0011      0011_desk_automation      queue_items.team / tags / template, case_automations,
                                         case_notifications, person_links, users.availability

@@ -93,7 +93,7 @@ def alerts_script():
 def test_alerts_page_lists_alerts_with_reasons_and_risks_as_plain_text(filled_db):
     from datetime import datetime, timedelta
 
-    from pipeline.alerts import Alert
+    from pipeline.alerts.detection import Alert
     from pipeline.mention import Labels
     from pipeline.store_alerts import save_alerts
 

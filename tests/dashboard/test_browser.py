@@ -153,7 +153,7 @@ def test_an_agent_signs_in_claims_replies_with_a_template_resolves_and_the_lead_
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
-    from pipeline import users
+    from pipeline.desk import users
 
     store = Store(filled_db)
     users.add_user(store, "ana", "agent", "correct horse battery")

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import yaml
 from streamlit.testing.v1 import AppTest
 
-from pipeline import users
+from pipeline.desk import users
 from pipeline.mention import Labels, Mention
 from pipeline.store import Store
 from tests.conftest import ROOT
@@ -86,7 +86,7 @@ def test_the_queue_shows_each_cases_team_and_filters_by_it(filled_db, tmp_path, 
     rules["teams"] = [{**team, "members": ["ana"]} if team["name"] == "care" else team for team in rules["teams"]]
     (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("ECOUTE_RULES", str(tmp_path / "rules.yaml"))
-    from pipeline.assignment import assign_cases
+    from pipeline.desk.assignment import assign_cases
     from pipeline.rules import load_rules
 
     store = Store(filled_db)

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipeline import users
+from pipeline.desk import users
 from pipeline.store import Store
 from tests.conftest import ROOT
 from tests.dashboard.conftest import HOSTILE
@@ -127,7 +127,7 @@ def test_a_marketing_user_sees_the_queue_but_cannot_claim_or_resolve(filled_db):
 
 def test_a_reply_the_platform_refuses_leaves_the_case_claimed_with_the_error_shown(filled_db, monkeypatch):
     """With credentials the desk posts itself; a refusal (here X's 403) is shown and the case stays claimed."""
-    from pipeline import replies
+    from pipeline.desk import replies
 
     store = Store(filled_db)
     top = int(store.queue().iloc[0]["id"])

@@ -152,7 +152,7 @@ def test_two_commands_migrating_a_new_store_at_once_both_succeed(backend_db):
 
 
 def test_a_store_at_0007_gains_sign_in_throttling_and_keeps_its_users(backend_db):
-    from pipeline import users
+    from pipeline.desk import users
 
     engine = old_store(backend_db, steps=5)
     with engine.begin() as conn:       # the users table as 0006 made it, before users.generation

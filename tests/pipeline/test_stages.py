@@ -103,10 +103,10 @@ class _Reads:
 
 
 def test_each_stage_reads_at_most_its_cap_of_a_one_megabyte_post(ctx, monkeypatch):
-    import pipeline.encoder as encoder
-    import pipeline.heads as heads
+    import pipeline.models.encoder as encoder
+    import pipeline.models.heads as heads
     import pipeline.text as text
-    import pipeline.transparency as transparency
+    import pipeline.alerts.transparency as transparency
 
     detector, tokenizer = text._detector(), ctx.models.encoder.tokenizer
     reads = {
@@ -149,7 +149,7 @@ def test_the_model_cards_say_how_much_of_a_post_each_stage_reads():
     from pipeline.stages import reading_limits
     from tests.conftest import ROOT
 
-    for card in ("pipeline/heads/card.json", "pipeline/heads_extra/card.json"):
+    for card in ("pipeline/models/heads/card.json", "pipeline/models/heads_extra/card.json"):
         limits = json.loads((ROOT / card).read_text(encoding="utf-8"))["limits"]
         assert limits.endswith(reading_limits(128)), card
     assert "the first 1,000 letters" in reading_limits(128) and "2,048 characters" in reading_limits(128)

@@ -1,4 +1,4 @@
-"""Desk users with roles and password hashes (pipeline/users.py).
+"""Desk users with roles and password hashes (pipeline/desk/users.py).
 
 Revision ID: 0006
 Revises: 0005

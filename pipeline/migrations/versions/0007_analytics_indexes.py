@@ -1,4 +1,4 @@
-"""Indexes the analyst API's trend counts read by (pipeline/trend_counts.py).
+"""Indexes the analyst API's trend counts read by (pipeline/analytics/trend_counts.py).
 
 Revision ID: 0007
 Revises: 0006

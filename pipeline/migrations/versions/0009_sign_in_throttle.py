@@ -1,4 +1,4 @@
-"""Failed sign-in counts for throttling, and users' session generation (pipeline/users.py).
+"""Failed sign-in counts for throttling, and users' session generation (pipeline/desk/users.py).
 
 Revision ID: 0009
 Revises: 0008
