@@ -26,12 +26,12 @@ from pipeline.desk import assignment, customers, replies, templates, users
 from pipeline import rules_edit, store_alerts
 from pipeline.rules import Queue, RulesError, parse_rules, rules_path
 from pipeline.desk.sla import humanise, sla_state
-from pipeline.ui_trends import trends_page as trends_view
+from ui.trends import trends_page as trends_view
 from pipeline.store import DISMISS_REASONS, OPEN_STATUSES, QueueConflict, Store, calendar_of
 from pipeline.text import CASE_CHARS, safe_url, shown_text
 from pipeline.desk.redaction import redact
 from pipeline.desk.untrusted import plain_name
-from pipeline.ui_common import category_choices, current_rules, store
+from ui.common import category_choices, current_rules, store
 
 PAGE_SIZE = 25
 
