@@ -10,7 +10,7 @@ from a generator seeded by the case's key, and every time counts from the mentio
 
 The agents are the members of the rules' teams (the case's team first), or DEMO_AGENTS. They are only
 names on the cases, not desk users: a store with a user asks everyone to sign in, and the demo's
-dashboard answers without sign-in on 127.0.0.1 (dashboard.identity).
+dashboard answers without sign-in on 127.0.0.1 (ui.common.identity).
 """
 from __future__ import annotations
 

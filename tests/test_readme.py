@@ -78,3 +78,13 @@ def test_module_map_names_every_module():
                for path in (ROOT / folder).glob("*.py") if path.name != "__init__.py"}
     assert sorted(modules - named) == [], "modules missing from README.md's module map"
     assert sorted(named - modules) == [], "README.md's module map names modules that do not exist"
+
+
+def test_module_map_names_every_dashboard_page():
+    """ui/ is one line of the map: the dashboard's page modules named by their stems, and common.py."""
+    block = next(b for b in re.findall(r"^```\w*\n(.*?)^```", README_MD, flags=re.S | re.M)
+                 if re.search(r"^listeners/", b, flags=re.M) and re.search(r"^pipeline/", b, flags=re.M))
+    line = next((line for line in block.splitlines() if line.startswith("ui/")), "")
+    missing = [path.name for path in sorted((ROOT / "ui").glob("*.py"))
+               if path.name != "__init__.py" and not re.search(rf"\b{path.stem}\b", line)]
+    assert line and missing == [], f"README.md's module map has no ui/ line naming {missing}"

@@ -18,7 +18,7 @@ made while waiting is refused unchecked and not counted, so an attacker cannot l
 and counts are forgotten FORGET_AFTER the last failure. A successful sign-in clears its name's and
 client's counts. The name's count does not hold where the user signed in successfully within
 KNOWN_CLIENT_FOR, so guessing at a name elsewhere never locks its user out of her usual place. A password change moves the user's `generation`: sessions that signed in under the
-old one are signed out (dashboard.py's identity()).
+old one are signed out (identity() in ui/common.py).
 """
 from __future__ import annotations
 

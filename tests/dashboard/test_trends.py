@@ -38,7 +38,7 @@ def trend_db(tmp_path, monkeypatch, rules_file):
 
 
 def trends_script():
-    from pipeline.ui_trends import trends_page
+    from ui.trends import trends_page
 
     trends_page()
 

@@ -21,7 +21,7 @@ from pipeline.analytics import goals
 from pipeline.rules import Rules, RulesError, load_rules, rules_path
 from pipeline.store import Store
 from pipeline.text import safe_url
-from pipeline.ui_common import category_choices, current_rules, get_store, store
+from ui.common import category_choices, current_rules, get_store, store
 from pipeline.desk.untrusted import to_csv
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "Last 365 days": 365}
