@@ -55,7 +55,7 @@ def payload(alert: Mapping[str, Any]) -> dict[str, Any]:
     text = (f"{TITLES.get(alert['kind'], alert['kind'])} for {alert['brand']}: {alert['reason']} "
             f"({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC)")
     keys = list(alert.get("mention_keys") or [])
-    return {"text": _escape(text),
+    return {"text": escape(text),
             "alert": {"id": int(alert["id"]), "kind": alert["kind"], "brand": alert["brand"],
                       "window_start": f"{start:%Y-%m-%dT%H:%M:%SZ}", "window_end": f"{end:%Y-%m-%dT%H:%M:%SZ}",
                       "value": float(alert["value"]), "baseline": float(alert["baseline"]),
@@ -63,8 +63,14 @@ def payload(alert: Mapping[str, Any]) -> dict[str, Any]:
                       "mention_keys": keys[:20]}}
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """&, < and > escaped: Slack reads `<…>` as links and mentions (alerts and case notifications alike)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def unset_url(hook: Webhook) -> str:
+    """The error recorded for a webhook whose `url_env` variable is not set."""
+    return f"environment variable {hook.url_env} is not set (alerts.webhooks '{hook.name}')"
 
 
 def post(url: str, body: dict, attempts: int, backoff: float, timeout: float,
@@ -103,7 +109,7 @@ def deliver(store: Store, cfg: Alerts, sleep: Callable[[float], None] = time.sle
             continue          # removed from rules.yaml, or already failing in this run
         url = hook.resolved_url()
         if url is None:
-            attempts, error = 0, f"environment variable {hook.url_env} is not set (alerts.webhooks '{hook.name}')"
+            attempts, error = 0, unset_url(hook)
         else:
             attempts, error = post(url, payload({**row, "id": row["alert_id"]}), cfg.attempts,
                                    cfg.backoff.total_seconds(), hook.timeout.total_seconds(), sleep)

@@ -69,22 +69,18 @@ def headline(row: dict) -> str:
     return f"Case #{row['case_id']}: automation '{row['name']}'"
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _code(text: str) -> str:
     """Untrusted text (a post, an author's handle) as an inline code span: no formatting, links or mentions."""
-    return f"`{_escape(text.replace('`', chr(39)))}`"
+    return f"`{webhooks.escape(text.replace('`', chr(39)))}`"
 
 
 def payload(row: dict) -> dict[str, Any]:
     """Slack and Teams show `text`; the facts follow as fields for other receivers."""
     brands = ", ".join(row.get("brands") or [])
     author = _code(row.get("author") or "unknown author")
-    who = f"{author} on {_escape(row.get('source') or '?')}" + (f" about {_escape(brands)}" if brands else "")
+    who = f"{author} on {webhooks.escape(row.get('source') or '?')}" + (f" about {webhooks.escape(brands)}" if brands else "")
     post = excerpt(row.get("text"))
-    text = (f"{_escape(headline(row))}. {who}, priority {row['priority']}"
+    text = (f"{webhooks.escape(headline(row))}. {who}, priority {row['priority']}"
             + (f": {_code(post)}" if post else "") + f" — {case_link(row['case_id'])}")
     return {"text": text,
             "case": {"id": int(row["case_id"]), "kind": row["kind"], "name": row["name"],
@@ -150,7 +146,7 @@ def send(row: dict, rules: Rules, sleep: Callable[[float], None] = time.sleep) -
     if hook is not None:
         url = hook.resolved_url()
         if url is None:
-            return 0, f"environment variable {hook.url_env} is not set (alerts.webhooks '{hook.name}')"
+            return 0, webhooks.unset_url(hook)
         return webhooks.post(url, payload(row), cfg.attempts, cfg.backoff.total_seconds(),
                              hook.timeout.total_seconds(), sleep)
     if "@" in row["target"]:
