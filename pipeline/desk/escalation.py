@@ -99,8 +99,7 @@ def _escalate_case(store: Store, rules: Rules, case: dict, stage: str, now: date
             {"case_id": case["id"], "kind": stage, "name": stage, "target": target, "created_at": now,
              "attempts": 0} for target in to], ["case_id", "kind", "name", "target"], update=False))
         detail = {"stage": stage, "due_at": f"{case['due_at']:%Y-%m-%dT%H:%M:%SZ}", "notify": to}
-        store._event(c, int(case["id"]), ACTOR, "escalated", detail=detail)
-        store._audit(c, ACTOR, "escalated", queue_item_id=int(case["id"]), detail=detail)
+        store._did(c, ACTOR, "escalated", int(case["id"]), detail=detail)   # timeline and audit log
     return True
 
 
