@@ -668,7 +668,7 @@ def users_availability(name, availability, db, actor):
 
 @main.group("db")
 def db_group():
-    """The store's schema: Alembic migrations (pipeline/migrations), for SQLite and PostgreSQL."""
+    """The store's schema: Alembic migrations (pipeline/store/migrations), for SQLite and PostgreSQL."""
 
 
 @db_group.command("upgrade")
@@ -682,7 +682,7 @@ def db_upgrade(db):
     Example:
       ecoute db upgrade --db postgresql+psycopg://ecoute@db.internal/ecoute
     """
-    from pipeline.migrations import current
+    from pipeline.store.migrations import current
 
     store = _store(db)
     click.echo(f"{store.url.split('@')[-1]}: at revision {current(store.engine)} (head)")
@@ -699,7 +699,7 @@ def db_current(db):
     """
     import sqlalchemy as sa
 
-    from pipeline.migrations import HEAD, current
+    from pipeline.store.migrations import HEAD, current
     from pipeline.store import database_url
 
     url = database_url(db)

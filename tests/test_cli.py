@@ -122,7 +122,7 @@ def test_demo_loads_classifies_and_queues_without_a_dashboard(db):
 
 
 def test_db_current_reads_the_revision_and_db_upgrade_migrates(db):
-    from pipeline.migrations import HEAD
+    from pipeline.store.migrations import HEAD
 
     assert f"none (head is {HEAD}; run `ecoute db upgrade`)" in run("db", "current", "--db", db).output
     result = run("db", "upgrade", "--db", db)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from pipeline import store_alerts
+from pipeline.store import alerts as store_alerts
 from pipeline.text import safe_url
 from ui.common import store
 

@@ -23,7 +23,7 @@ The method (docs/alerts.md says the same):
   such posts the two absolute thresholds decide alone.
 
 A brand needs 7 days of history before its first volume or share alert. Overlapping windows of one
-brand and kind merge into one alert, in a run and across runs (pipeline/store_alerts.py).
+brand and kind merge into one alert, in a run and across runs (pipeline/store/alerts.py).
 """
 from __future__ import annotations
 
@@ -322,7 +322,7 @@ def history_start(cfg: Alerts, since: datetime) -> datetime:
 def run(store: Store, rules: Rules, since: timedelta = timedelta(days=7), now: datetime | None = None,
         sleep: Callable[[float], None] = time.sleep, deliver: bool = True) -> Run:
     """Detect alerts in the last `since`, store them (merged with stored ones), send the new ones."""
-    from pipeline import store_alerts
+    from pipeline.store import alerts as store_alerts
     from pipeline.alerts import webhooks
 
     cfg = rules.alerts

@@ -20,7 +20,7 @@ import requests
 
 from listeners.base import Backoff, retry_after_seconds
 
-from pipeline import store_alerts
+from pipeline.store import alerts as store_alerts
 from pipeline.desk.redaction import redact
 from pipeline.rules import Alerts, Webhook
 from pipeline.store import Store, utcnow

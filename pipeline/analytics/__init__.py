@@ -263,7 +263,7 @@ def alerts(since: When = None, until: When = None, brand: str | None = None, db:
 
     >>> alerts(since="7d", kind="volume_spike")[["brand", "window_start", "reason"]]   # doctest: +SKIP
     """
-    from pipeline.store_alerts import list_alerts
+    from pipeline.store.alerts import list_alerts
 
     frame = list_alerts(store_of(db), when(since), brand, limit=100_000)
     end = when(until)

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from pipeline.store import (OPEN_STATUSES, Store, _naive, audit_log, case_automations, case_events, case_mentions,
                     case_notifications, classifications, mentions, queue_items, utcnow)
-from pipeline.store_alerts import alert_deliveries, alerts
+from pipeline.store.alerts import alert_deliveries, alerts
 
 CHUNK = 500
 ERASED = "[erased]"

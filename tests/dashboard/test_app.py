@@ -95,7 +95,7 @@ def test_alerts_page_lists_alerts_with_reasons_and_risks_as_plain_text(filled_db
 
     from pipeline.alerts.detection import Alert
     from pipeline.mention import Labels
-    from pipeline.store_alerts import save_alerts
+    from pipeline.store.alerts import save_alerts
 
     store = Store(filled_db)
     at = AppTest.from_function(alerts_script, default_timeout=60).run()

@@ -302,7 +302,7 @@ def page_script():
 
 
 def test_every_desk_table_has_worded_headings_and_empty_cells_for_missing_values(filled_db):
-    from pipeline import store_alerts  # noqa: F401  (the alerts page reads it)
+    from pipeline.store import alerts as store_alerts  # noqa: F401  (the alerts page reads it)
     from tests.dashboard.conftest import assert_tables_read_as_words
 
     store = Store(filled_db)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 import sqlalchemy as sa
 
-import pipeline.migrations as M
+import pipeline.store.migrations as M
 import pipeline.store as S
 from pipeline.mention import Labels, Mention
 from pipeline.store import Store, database_url

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from listeners.files import read_mentions
-from pipeline import store_alerts
+from pipeline.store import alerts as store_alerts
 from pipeline.alerts.detection import Alert, detect, engagement, merge, run
 from pipeline.bench.bench_alerts import START, burst, hourly_rate, seasonal
 from pipeline.cli import main

@@ -181,7 +181,7 @@ def test_cases_carry_response_times(known):
 
 
 def test_alerts_are_filtered_by_window_and_kind(known):
-    from pipeline.store_alerts import alerts as table
+    from pipeline.store.alerts import alerts as table
 
     now = datetime(2026, 6, 11)
     with known.engine.begin() as conn:

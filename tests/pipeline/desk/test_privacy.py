@@ -15,7 +15,7 @@ import pipeline.store as S
 from pipeline.mention import Labels, Mention
 from pipeline.desk.privacy import erase, handle_variants, prune
 from pipeline.store import Store
-from pipeline.store_alerts import alert_deliveries, alerts
+from pipeline.store.alerts import alert_deliveries, alerts
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 HANDLE = "dan_h4ndle"

@@ -156,7 +156,7 @@ def apply(step_name: str) -> None:
     """Run one named step inside the current Alembic migration and record it in schema_migrations."""
     from alembic import op
 
-    from ..store import metadata, schema_migrations, steps, utcnow
+    from pipeline.store import metadata, schema_migrations, steps, utcnow
 
     conn = op.get_bind()
     steps()[step_name](conn)

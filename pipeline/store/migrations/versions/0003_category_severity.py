@@ -4,7 +4,7 @@ Revision ID: 0003
 Revises: 0002
 Step: 0003_category_severity (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0003"
 down_revision = '0002'

@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Step: 0002_source_health (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0002"
 down_revision = '0001'

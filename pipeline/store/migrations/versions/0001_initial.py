@@ -4,7 +4,7 @@ Revision ID: 0001
 Revises: (none)
 Step: 0001_initial (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0001"
 down_revision = None

@@ -1,5 +1,5 @@
 """Alembic's environment, configured in code: it migrates the connection that
-`pipeline.migrations.upgrade` hands it (config.attributes["connection"]), inside that connection's
+`pipeline.store.migrations.upgrade` hands it (config.attributes["connection"]), inside that connection's
 transaction. Run by hand (`alembic -c …`), it opens $ECOUTE_DB instead; `ecoute db upgrade` is the
 usual way."""
 import sqlalchemy as sa

@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Step: 0008_tombstones (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0008"
 down_revision = '0007'

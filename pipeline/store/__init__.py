@@ -1,7 +1,7 @@
 """All of Écoute's SQL, in SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
 
 Tables: mentions, classifications, queue_items, cursors, audit_log (and schema_migrations, alembic_version:
-migrations are Alembic revisions in pipeline/migrations, each calling a named step below).
+migrations are Alembic revisions in pipeline/store/migrations, each calling a named step below).
 Writes are idempotent upserts keyed by the mention's identity (source:source_id); each call is one
 transaction, so a crash loses at most the batch in flight, never what was committed before.
 
@@ -252,8 +252,8 @@ def _cases(conn: Connection) -> None:
 
 
 def _alerts(conn: Connection) -> None:
-    """Crisis and spike alerts and their webhook deliveries (their SQL: pipeline/store_alerts.py)."""
-    from pipeline.store_alerts import create_tables
+    """Crisis and spike alerts and their webhook deliveries (their SQL: pipeline/store/alerts.py)."""
+    from pipeline.store.alerts import create_tables
 
     create_tables(conn)
 
@@ -317,7 +317,7 @@ def _sign_in_throttle(conn: Connection) -> None:
     create_throttle_tables(conn)
 
 
-# The named steps, in the order they run; Alembic revisions 0001–0011 (pipeline/migrations) call them.
+# The named steps, in the order they run; Alembic revisions 0001–0011 (pipeline/store/migrations) call them.
 MIGRATIONS = (("0001_initial", _initial), ("0002_source_health", _source_health),
               ("0003_category_severity", _category_severity), ("0005_cases", _cases), ("0004_alerts", _alerts),
               ("0006_users", _users), ("0007_analytics_indexes", _analytics_indexes),
@@ -412,8 +412,8 @@ class Store:
         self.migrate()
 
     def migrate(self) -> None:
-        """`alembic upgrade head` on this store (pipeline/migrations); a pre-Alembic store is stamped first."""
-        from pipeline.migrations import upgrade
+        """`alembic upgrade head` on this store (pipeline/store/migrations); a pre-Alembic store is stamped first."""
+        from pipeline.store.migrations import upgrade
 
         upgrade(self.engine)
 
@@ -970,8 +970,8 @@ class Store:
         return out[columns].sort_values(["brand", "day"]).reset_index(drop=True)
 
     def alerts(self, since: datetime | None = None, brand: str | None = None, limit: int = 500) -> pd.DataFrame:
-        """Stored crisis and spike alerts, latest window first (their SQL: pipeline/store_alerts.py)."""
-        from pipeline.store_alerts import list_alerts
+        """Stored crisis and spike alerts, latest window first (their SQL: pipeline/store/alerts.py)."""
+        from pipeline.store.alerts import list_alerts
 
         return list_alerts(self, _naive(since), brand, limit)
 

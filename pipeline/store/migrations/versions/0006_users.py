@@ -4,7 +4,7 @@ Revision ID: 0006
 Revises: 0005
 Step: 0006_users (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0006"
 down_revision = '0005'

@@ -1,10 +1,10 @@
-"""Crisis and spike alerts and their webhook deliveries (pipeline/store_alerts.py).
+"""Crisis and spike alerts and their webhook deliveries (pipeline/store/alerts.py).
 
 Revision ID: 0005
 Revises: 0004
 Step: 0004_alerts (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0005"
 down_revision = '0004'

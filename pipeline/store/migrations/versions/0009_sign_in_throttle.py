@@ -4,7 +4,7 @@ Revision ID: 0009
 Revises: 0008
 Step: 0009_sign_in_throttle (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0009"
 down_revision = '0008'

@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0003
 Step: 0005_cases (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0004"
 down_revision = '0003'

@@ -4,7 +4,7 @@ Revision ID: 0010
 Revises: 0009
 Step: 0010_emotion_irony (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0010"
 down_revision = '0009'

@@ -4,7 +4,7 @@ Revision ID: 0011
 Revises: 0010
 Step: 0011_desk_automation (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0011"
 down_revision = '0010'

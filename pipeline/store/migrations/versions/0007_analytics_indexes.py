@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 Step: 0007_analytics_indexes (its name in schema_migrations)
 """
-from pipeline.migrations import apply
+from pipeline.store.migrations import apply
 
 revision = "0007"
 down_revision = '0006'
