@@ -47,7 +47,7 @@ def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = 
     nothing of the file is kept. With `errors` (`--skip-invalid`), bad rows are collected there and
     refused rows are left out (`Saved.refused`); the rest is stored."""
     read, saved = 0, Saved()
-    with store.engine.begin() as conn:
+    with store.transaction() as conn:
         for batch in batched(read_mentions(path, errors, encoding), 500):
             read += len(batch)
             saved += store.store_mentions(batch, conn=conn, strict=errors is None)

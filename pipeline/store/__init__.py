@@ -1061,6 +1061,10 @@ class Store:
             return nullcontext(conn)
         return self.engine.begin()
 
+    def transaction(self):
+        """One unit of work: `with store.transaction() as conn:`, passing `conn=` to each write; all or nothing."""
+        return self.engine.begin()
+
 
 def case_key(mention_key: str, mention: dict) -> str:
     """One case per author per thread on a source; a mention without an author is a case of its own."""

@@ -96,6 +96,21 @@ def current(engine: Engine) -> str | None:
         return _version(conn)
 
 
+class Unreadable(Exception):
+    """The store at a URL could not be read (no server, no such database, not a database)."""
+
+
+def revision_of(url: str) -> str | None:
+    """The revision of the store at `url` without migrating it (None: empty or pre-Alembic); raises Unreadable."""
+    engine = sa.create_engine(url)
+    try:
+        return current(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise Unreadable(str(exc)) from exc
+    finally:
+        engine.dispose()
+
+
 def _run(conn: Connection, target: str) -> None:
     from alembic.runtime.environment import EnvironmentContext
 
