@@ -1,9 +1,10 @@
-"""`ecoute listen`: run every configured source on its interval, store pages with their cursors.
+"""`ecoute listen`: run every configured source on its interval, hand each page with its cursor to be kept.
 
-Each page and the cursor after it are committed in one transaction (`Store.save_page`): killed at
-any point, a restart resumes after the last committed page, so nothing is lost and the store's
-identity keys absorb what is fetched twice. A source that fails backs off alone (server hints
-first); the others go on. SIGINT/SIGTERM stop after the page in flight.
+The caller (pipeline/listen.py) passes where pages go, a `PageStore` (`pipeline.store.Store` is one):
+listeners never import the store. Each page and the cursor after it are committed in one
+transaction (`save_page`): killed at any point, a restart resumes after the last committed page, so
+nothing is lost and the store's identity keys absorb what is fetched twice. A source that fails
+backs off alone (server hints first); the others go on. SIGINT/SIGTERM stop after the page in flight.
 """
 from __future__ import annotations
 
@@ -12,15 +13,37 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
+from pipeline.mention import Mention
 from pipeline.rules import Rules, Source
-from pipeline.store import Store, error_line
 
 from . import LISTENERS
 from .base import Backoff, ListenerError, Unavailable
 
+if TYPE_CHECKING:
+    from pipeline.store import Saved
+
 log = logging.getLogger(__name__)
+
+
+class PageStore(Protocol):
+    """Where the runner keeps what it fetches: cursors, pages, upstream deletions, each source's health."""
+
+    def get_cursor(self, source_name: str) -> Any: ...
+
+    def save_page(self, source_name: str, batch: list[Mention], cursor: Any) -> Saved:
+        """The page's mentions and the cursor after them, in one transaction."""
+
+    def mark_deleted(self, key: str, actor: str, purge: bool = False, reason: str = "") -> bool: ...
+
+    def record_health(self, source_name: str, items: int = 0, error: str | None = None,
+                      backoff_until: datetime | None = None) -> None: ...
+
+
+def plain_error(exc: BaseException) -> str:
+    """An unexpected error as one line (the caller may pass a describer that knows its storage's errors)."""
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
 @dataclass
@@ -55,9 +78,11 @@ class StopFlag:
         self.stopped = True
 
 
-def run_source(store: Store, rules: Rules, source: Source, backoff: Backoff,
-               stop: Callable[[], bool] = lambda: False) -> Outcome:
-    """One cycle of one source: fetch pages until the listener is done, store each with its cursor."""
+def run_source(store: PageStore, rules: Rules, source: Source, backoff: Backoff,
+               stop: Callable[[], bool] = lambda: False,
+               describe: Callable[[BaseException], str] = plain_error) -> Outcome:
+    """One cycle of one source: fetch pages until the listener is done, keep each with its cursor in `store`;
+    `describe` turns an unexpected error (a listener's bug, the storage's failure) into one line."""
     outcome = Outcome(source.name)
     listen = LISTENERS.get(source.type)
     try:
@@ -77,9 +102,9 @@ def run_source(store: Store, rules: Rules, source: Source, backoff: Backoff,
     except ListenerError as exc:
         outcome.error, outcome.wait = str(exc), backoff.next_wait(None) * 8
     except Exception as exc:  # an unexpected bug in one listener must not stop the others
-        log.error("source %s failed: %s", source.name, error_line(exc))
+        log.error("source %s failed: %s", source.name, describe(exc))
         log.debug("source %s: traceback", source.name, exc_info=True)   # -v; SQL values are hidden by the engine
-        outcome.error, outcome.wait = error_line(exc), backoff.next_wait(None) * 8
+        outcome.error, outcome.wait = describe(exc), backoff.next_wait(None) * 8
     else:
         backoff.reset()
     until = datetime.now(timezone.utc) + timedelta(seconds=outcome.wait) if outcome.error else None
@@ -97,9 +122,10 @@ class Schedule:
     backoffs: dict[str, Backoff] = field(default_factory=dict)
 
 
-def listen_forever(store: Store, rules: Rules, sources: list[Source], after_cycle: Callable[[], None],
+def listen_forever(store: PageStore, rules: Rules, sources: list[Source], after_cycle: Callable[[], None],
                    report: Callable[[str], None], stop: StopFlag | None = None,
-                   sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+                   sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                   describe: Callable[[BaseException], str] = plain_error) -> None:
     """The service: each source on its interval (or its backoff), until SIGINT/SIGTERM."""
     stop = stop or StopFlag()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -110,7 +136,7 @@ def listen_forever(store: Store, rules: Rules, sources: list[Source], after_cycl
         for source in sources:
             if stop() or clock() < schedule.due[source.name]:
                 continue
-            outcome = run_source(store, rules, source, schedule.backoffs[source.name], stop)
+            outcome = run_source(store, rules, source, schedule.backoffs[source.name], stop, describe)
             report(outcome.line())
             delay = outcome.wait if outcome.error else source.interval.total_seconds()
             schedule.due[source.name] = clock() + delay

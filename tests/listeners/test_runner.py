@@ -16,7 +16,7 @@ from listeners.runner import run_source
 from pipeline.cli import main
 from pipeline.mention import Mention
 from pipeline.rules import parse_rules
-from pipeline.store import Store
+from pipeline.store import Saved, Store
 from tests.conftest import ROOT, write_jsonl
 
 
@@ -78,6 +78,44 @@ def test_rate_limits_back_off_by_the_servers_hint_and_success_resets(tmp_path, s
     ok = run_source(store, rules, rules.sources[0], backoff)
     assert (ok.error, ok.new, backoff.failures) == (None, 1, 0)
     assert store.get_cursor("backfill") == {"n": 1}
+
+
+class Kept:
+    """A PageStore in memory: the runner keeps pages wherever its caller says, not only in pipeline.store."""
+
+    def __init__(self):
+        self.cursors, self.pages, self.deleted, self.health = {}, [], [], []
+
+    def get_cursor(self, source_name):
+        return self.cursors.get(source_name)
+
+    def save_page(self, source_name, batch, cursor):
+        self.pages.append([m.key for m in batch])
+        self.cursors[source_name] = cursor
+        return Saved(new=len(batch))
+
+    def mark_deleted(self, key, actor, purge=False, reason=""):
+        self.deleted.append((key, actor))
+        return True
+
+    def record_health(self, source_name, items=0, error=None, backoff_until=None):
+        self.health.append((source_name, items, error))
+
+
+def test_the_runner_keeps_pages_in_what_its_caller_hands_it(tmp_path, monkeypatch):
+    def two_pages(source, cursor, rules):
+        yield Page([Mention("file", "1", "aerolia"), Mention("file", "2", "aerolia")], {"n": 2}, deleted=["file:0"])
+        yield Page([Mention("file", "3", "aerolia")], {"n": 3})
+        raise RuntimeError("bug after the second page")
+
+    monkeypatch.setitem(listeners.LISTENERS, "file", two_pages)
+    rules = parse_rules(rules_for(tmp_path, tmp_path / "x.jsonl").read_text())
+    kept = Kept()
+    outcome = run_source(kept, rules, rules.sources[0], Backoff(rng=lambda: 1.0), describe=lambda exc: f"described: {exc}")
+    assert kept.pages == [["file:1", "file:2"], ["file:3"]] and kept.cursors == {"backfill": {"n": 3}}
+    assert kept.deleted == [("file:0", "source:backfill")]
+    assert (outcome.fetched, outcome.new, outcome.error) == (3, 3, "described: bug after the second page")
+    assert kept.health == [("backfill", 3, "described: bug after the second page")]
 
 
 def test_upstream_deletions_mark_or_purge_and_are_audited(store, db):
