@@ -1,20 +1,22 @@
-"""Units of work the CLI and the dashboard share: ingest, classify, process the store, load the demo."""
+"""Units of work the CLI and the dashboard share: ingest, classify, process the store, load the demo, send digests."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import json
 import logging
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from listeners.files import RowError, read_mentions
 
+from pipeline.alerts.digests import run_due
 from pipeline.mention import Labels, Mention
-from pipeline.rules import Rules
+from pipeline.rules import Rules, parse_duration
 from pipeline.stages import Context, label, load_models
-from pipeline.store import Saved, Store
+from pipeline.store import Refused, Saved, Store
 
 log = logging.getLogger(__name__)
 BATCH = 256
@@ -54,6 +56,42 @@ def ingest_file(store: Store, path: str | Path, errors: list[RowError] | None = 
     store.record("cli", "ingest", {"file": str(path), "rows": read, "new": saved.new,
                                    "deleted": saved.deleted, "refused": len(saved.refused)})
     return read, saved
+
+
+@dataclass
+class Ingested:
+    """One file through `ingest_checked`: rows read and what was saved, the rows left out, or why nothing was stored."""
+
+    path: str
+    read: int = 0
+    saved: Saved = field(default_factory=Saved)
+    skipped: list[str] = field(default_factory=list)    # bad or refused rows left out (--skip-invalid)
+    problems: list[str] = field(default_factory=list)   # why nothing of the file was stored
+
+    def line(self) -> str:
+        if self.problems:
+            return f"{self.path}: nothing stored ({len(self.problems)} bad rows; fix them or use --skip-invalid)"
+        saved, stored = self.saved, self.read - self.saved.deleted - len(self.saved.refused)
+        return (f"{self.path}: {self.read} rows, {saved.new} new mentions, {stored - saved.new} already stored"
+                + (f", {saved.deleted} deleted before (not stored again)" if saved.deleted else "")
+                + (f", {len(self.skipped)} bad rows skipped" if self.skipped else ""))
+
+
+def ingest_checked(store: Store, path: str, skip_invalid: bool = False, encoding: str | None = None) -> Ingested:
+    """`ecoute ingest` of one file. Without `skip_invalid` the file is read whole first, so that every bad
+    row is listed, and a bad row or one the database refuses stores nothing; with it, those rows are left out."""
+    errors: list[RowError] = []
+    try:
+        if not skip_invalid:
+            for _ in read_mentions(path, errors, encoding):
+                pass
+            if errors:
+                raise errors[0]
+        read, saved = ingest_file(store, path, errors if skip_invalid else None, encoding)
+    except (RowError, Refused) as exc:
+        problems = errors or [exc if isinstance(exc, RowError) else f"{path}: {exc}"]
+        return Ingested(path, problems=[str(problem) for problem in problems])
+    return Ingested(path, read, saved, [*map(str, errors), *(f"{path}: {refused}" for refused in saved.refused)])
 
 
 def process_store(store: Store, rules: Rules, size: int = BATCH, deliver: bool = True) -> tuple[int, int]:
@@ -142,3 +180,14 @@ def write_jsonl(records: Iterable[dict], handle) -> int:
         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
         count += 1
     return count
+
+
+def digests_due(store: Store, rules: Rules, names: tuple[str, ...] = (), force: bool = False, once: bool = False,
+                every: str = "1m") -> Iterator:
+    """`ecoute digest`: each digest's outcome (pipeline/alerts/digests.py) as it is sent when due, checking
+    again every `every` until stopped; one pass only with `once`, or with `force` (sent even when not due)."""
+    while True:
+        yield from run_due(rules, store, names=names, force=force)
+        if once or force:
+            return
+        time.sleep(parse_duration(every).total_seconds())
