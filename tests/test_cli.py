@@ -209,7 +209,7 @@ def test_a_user_is_re_enabled_given_a_role_and_a_new_password(db):
 def test_the_dashboard_refuses_a_network_address_while_the_store_has_no_users(db, monkeypatch):
     """Single-user mode has no sign-in: served beyond this computer it would hand anyone the admin pages."""
     started = []
-    monkeypatch.setattr("pipeline.cli.subprocess.call", lambda command, env: started.append(command) or 0)
+    monkeypatch.setattr("pipeline.cli.serve.subprocess.call", lambda command, env: started.append(command) or 0)
     dashboard = lambda address: run("dashboard", "--address", address, "--db", db,  # noqa: E731
                                     "--rules", ROOT / "rules.yaml")
     for address in ("0.0.0.0", "192.168.1.20", "::", ""):
