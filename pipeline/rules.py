@@ -1,3 +1,4 @@
+# Over 800 lines on purpose: the whole rules.yaml schema and its error messages read in one place, key by key.
 """`rules.yaml`: what to listen for and how to treat it, validated once into pydantic models.
 
 Every mistake is reported with the file, the line, the field path, what was expected and what was
